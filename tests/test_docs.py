@@ -1,0 +1,52 @@
+"The docs site: builds without Quarto and renders in a real headless browser."
+import html, os, re, shutil, subprocess, tempfile
+from pathlib import Path
+import pytest
+
+CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+                  '--disable-background-networking', '--disable-component-update', '--disable-sync']
+
+def chromium():
+    exe = shutil.which('chromium') or shutil.which('chromium-browser') or shutil.which('google-chrome')
+    if exe is None:
+        if os.environ.get('CI'): pytest.fail("chromium is not installed; .ci/run installs Debian's chromium")
+        pytest.skip("no chromium on this machine (apt-get install chromium)")
+    return exe
+
+def dump_dom(page: Path) -> str:
+    "The DOM of `page` after scripts ran, from headless Chromium."
+    with tempfile.TemporaryDirectory() as profile:
+        r = subprocess.run([chromium(), *CHROMIUM_FLAGS, f'--user-data-dir={profile}', '--dump-dom', page.as_uri()],
+                           capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    return r.stdout
+
+def text(dom: str) -> str:
+    "Visible text of `dom`, tags stripped and entities decoded."
+    return html.unescape(re.sub(r'<[^>]+>', '', dom))
+
+def headings(dom: str) -> list:
+    return [re.sub(r'<[^>]+>', '', h).strip() for h in re.findall(r'<h[1-3][^>]*>(.*?)</h[1-3]>', dom, re.S)]
+
+@pytest.fixture(scope='module')
+def site(repo):
+    subprocess.run(['bash', '.ci/docs'], cwd=repo, check=True, timeout=600)
+    return repo / '_proc' / '_docs'
+
+def test_quarto_yml_is_shared(repo):
+    link = repo / 'nbs' / '_quarto.yml'
+    assert link.is_symlink() and os.readlink(link) == '../_quarto.yml'
+    assert link.read_text() == (repo / '_quarto.yml').read_text()
+
+def test_home_page_renders(site):
+    dom = dump_dom(site / 'index.html')
+    hs = headings(dom)
+    assert 'perf_opt' in hs and 'Install and run' in hs and 'Measured so far' in hs, hs
+    assert 'nbdev_test && pytest' in text(dom)
+
+def test_core_page_renders_api_docs(site):
+    dom = dump_dom(site / '00_core.html')
+    hs = headings(dom)
+    for h in ['core', 'What machine is this?', 'env_report', 'benchmark', 'compare', 'StepBreakdown', 'save_results']:
+        assert h in hs, (h, hs)
+    assert 'Time baseline() and candidate() interleaved (AB BA AB' in text(dom)
