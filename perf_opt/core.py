@@ -317,7 +317,7 @@ def load_results(name: str) -> dict:
     if not path.exists(): raise FileNotFoundError(f"{path}: no results yet; run the notebook's slow cells (nbdev_test --flags slow) to produce them")
     return json.loads(path.read_text())
 
-# %% ../nbs/00_core.ipynb #9184a7be
+# %% ../nbs/00_core.ipynb #8699c5a6
 def headline_table(names=None) -> str:
     "Markdown table of the `headline` rows of every results file (or of `names`), with the hardware."
     paths = sorted(results_dir().glob('*.json')) if names is None else [results_dir() / f'{n}.json' for n in names]
@@ -326,7 +326,8 @@ def headline_table(names=None) -> str:
         doc = json.loads(p.read_text())
         hw = EnvReport(doc['env']).summary() if 'gpus' in doc['env'] else '?'
         for h in doc['data'].get('headline', []):
-            rows.append(f"| {doc['name']} | {h['what']} | {h['baseline']} | {h['optimized']} | {h['ratio']:.2f}x | {hw} |")
+            ratio = '—' if h.get('ratio') is None else f"{h['ratio']:.2f}x"
+            rows.append(f"| {doc['name']} | {h['what']} | {h['baseline']} | {h['optimized']} | {ratio} | {hw} |")
     if not rows: return 'No measurements yet: run the notebooks with `nbdev_test --flags slow`.'
     return '| notebook | measured | baseline | optimized | ratio | hardware |\n|---|---|---|---|---|---|\n' + '\n'.join(rows)
 
