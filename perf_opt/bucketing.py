@@ -24,6 +24,7 @@ class _ShardedBatches(Sampler):
     def __init__(self, lengths, shuffle, drop_last, seed, rank, world_size):
         self.lengths = _check_common(lengths, rank, world_size)
         self.shuffle, self.drop_last, self.seed, self.rank, self.world_size, self.epoch = shuffle, drop_last, seed, rank, world_size, 0
+        self._memo = None  # (seed, epoch, batches): len() and iter() of one epoch sort only once
     def set_epoch(self, epoch: int):
         "Choose the epoch: the batches of a (seed, epoch) pair are always the same."
         self.epoch = epoch
@@ -32,11 +33,13 @@ class _ShardedBatches(Sampler):
         return rng.permutation(len(self.lengths)) if self.shuffle else np.arange(len(self.lengths))
     def batches(self) -> list:
         "This rank's batches (lists of indices) for the current epoch."
+        if self._memo is not None and self._memo[:2] == (self.seed, self.epoch): return self._memo[2]
         rng = self._rng()
         bs = self._all_batches(rng)
         if self.shuffle: bs = [bs[i] for i in rng.permutation(len(bs))]
         if self.drop_last and self.world_size > 1: bs = bs[:len(bs) // self.world_size * self.world_size]
-        return bs[self.rank::self.world_size]
+        self._memo = (self.seed, self.epoch, bs[self.rank::self.world_size])
+        return self._memo[2]
     def __iter__(self): return iter(self.batches())
     def __len__(self): return len(self.batches())
 

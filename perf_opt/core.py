@@ -5,6 +5,7 @@
 # %% ../nbs/00_core.ipynb #5e931abf
 from __future__ import annotations
 import os, sys, json, time, random, platform, statistics, tempfile, contextlib
+from collections import deque
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
 from importlib import metadata
@@ -206,7 +207,7 @@ class StepBreakdown:
     def __init__(self, device='cpu'):
         self.device = as_device(device)
         self.cuda = self.device.type == 'cuda'
-        self.totals, self.steps, self._pending = {}, 0, []
+        self.totals, self.steps, self._pending = {}, 0, deque()
         self._open_step()
     def _mark(self):
         if not self.cuda: return time.perf_counter()
@@ -233,7 +234,7 @@ class StepBreakdown:
             start, end, phases = self._pending[0]
             if self.cuda and not block and not end.query(): break
             if self.cuda and block: end.synchronize()
-            self._pending.pop(0)
+            self._pending.popleft()
             total = self._elapsed(start, end)
             used = 0.0
             for name, a, b in phases:

@@ -76,14 +76,18 @@ def _trailing_space(path, skip) -> bool:
         for _ in range(skip): f.readline()
         return f.readline().rstrip(b'\r\n').endswith(b' ')
 
-def _parse_bytes(data: bytes, dim: int, trailing: bool) -> tuple[list, np.ndarray]:
-    "Parse GloVe lines with pandas' C parser: (words, float32 vectors); raises on anything malformed."
-    if not data.strip(): return [], np.empty((0, dim), np.float32)
-    df = pd.read_csv(io.BytesIO(data), sep=' ', header=None, quoting=csv.QUOTE_NONE, na_filter=False, engine='c',
+def _read_glove_csv(src, dim: int, trailing: bool, skip: int = 0) -> tuple[list, np.ndarray]:
+    "Parse GloVe lines from a path or buffer with pandas' C parser: (words, float32 vectors); raises on anything malformed."
+    df = pd.read_csv(src, sep=' ', header=None, skiprows=skip, quoting=csv.QUOTE_NONE, na_filter=False, engine='c',
                      encoding='utf-8', dtype={0: object, **{i: np.float32 for i in range(1, dim + 1)}},
                      **({'usecols': range(dim + 1)} if trailing else {}))
     if df.shape[1] != dim + 1: raise ValueError(f"expected {dim + 1} columns, got {df.shape[1]}")
     return df[0].tolist(), df.iloc[:, 1:].to_numpy(np.float32)
+
+def _parse_bytes(data: bytes, dim: int, trailing: bool) -> tuple[list, np.ndarray]:
+    "Parse GloVe lines held in memory."
+    if not data.strip(): return [], np.empty((0, dim), np.float32)
+    return _read_glove_csv(io.BytesIO(data), dim, trailing)
 
 def _parse_range(path, start: int, end: int, dim: int, trailing: bool):
     "Parse bytes [start, end) of `path` (a whole number of lines)."
@@ -99,13 +103,6 @@ def line_ranges(path, start: int, n: int) -> list:
             if cuts[-1] < f.tell() < size: cuts.append(f.tell())
     return list(zip(cuts, cuts[1:] + [size]))
 
-def _parse_path(path, dim, skip, trailing):
-    "The whole file through pandas' C parser, reading the path itself (its fastest input route)."
-    df = pd.read_csv(path, sep=' ', header=None, skiprows=skip, quoting=csv.QUOTE_NONE, na_filter=False, engine='c',
-                     encoding='utf-8', dtype={0: object, **{i: np.float32 for i in range(1, dim + 1)}},
-                     **({'usecols': range(dim + 1)} if trailing else {}))
-    if df.shape[1] != dim + 1: raise ValueError(f"expected {dim + 1} columns, got {df.shape[1]}")
-    return df[0].tolist(), df.iloc[:, 1:].to_numpy(np.float32)
 
 def _parse_all(path, dim, skip, workers):
     "Every line: by path in this process (workers=1), or over line-aligned byte ranges in `workers` processes."
@@ -113,7 +110,7 @@ def _parse_all(path, dim, skip, workers):
     trailing = _trailing_space(path, skip)
     ranges = line_ranges(path, start, workers) if workers > 1 else [(start, None)]
     try:
-        if len(ranges) == 1: parts = [_parse_path(path, dim, skip, trailing)]
+        if len(ranges) == 1: parts = [_read_glove_csv(path, dim, trailing, skip)]  # by path: pandas' fastest input route
         else:
             ctx = mp.get_context('fork' if 'fork' in mp.get_all_start_methods() else 'spawn')
             with ProcessPoolExecutor(len(ranges), mp_context=ctx) as ex:
