@@ -50,3 +50,18 @@ def test_core_page_renders_api_docs(site):
     for h in ['core', 'What machine is this?', 'env_report', 'benchmark', 'compare', 'StepBreakdown', 'save_results']:
         assert h in hs, (h, hs)
     assert 'Time baseline() and candidate() interleaved (AB BA AB' in text(dom)
+
+NOTEBOOKS = sorted(p for p in (Path(__file__).resolve().parents[1] / 'nbs').glob('0*.ipynb'))
+
+@pytest.mark.parametrize('nb', NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_every_notebook_page_renders_with_its_api(site, nb):
+    "Each notebook's page shows its title and a heading for each symbol its module exports."
+    import importlib, json
+    cells = json.loads(nb.read_text())['cells']
+    title = ''.join(cells[0]['source']).splitlines()[0].lstrip('# ').strip()
+    module = re.search(r'#\| default_exp (\w+)', ''.join(''.join(c['source']) for c in cells))[1]
+    public = [n for n in importlib.import_module(f'perf_opt.{module}').__all__ if not n.isupper()]
+    hs = headings(dump_dom(site / f'{nb.stem}.html'))
+    assert title in hs, (title, hs[:5])
+    missing = [n for n in public if n not in hs]
+    assert not missing, f"{nb.name}: no API heading for {missing}"
