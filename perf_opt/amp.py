@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
-from .core import as_device, env_report
+from .core import as_device, cpu_flags
 from .baseline import reconstruction_loss
 
 # %% ../nbs/03_amp.ipynb #db3ca960
@@ -25,7 +25,7 @@ class PrecisionPlan:
     reason: str
 
 def _cpu_has_bf16() -> bool:
-    f = env_report()['cpu_flags']
+    f = cpu_flags()
     return bool(f.get('avx512_bf16') or f.get('amx_bf16'))
 
 def precision_plan(precision: str = 'auto', device=None) -> PrecisionPlan:

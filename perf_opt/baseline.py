@@ -138,14 +138,16 @@ class PoemTextDataset(torch.utils.data.Dataset):
     def __getitem__(self, i): return torch.tensor(self.vocab.encode(tokenize(self.texts[i])[:self.max_len]), dtype=torch.long)
 
 class PadTo:
-    "Collate: pad every batch to `length` (the global maximum); returns tokens (B, length) and lengths (B,)."
-    def __init__(self, length: int): self.length = length
+    "Collate: pad a batch to `length` (the seeds' global maximum), or to its longest if None; tokens, lengths (CPU int64), mask."
+    def __init__(self, length: int | None = None, pad_id: int = 0): self.length, self.pad_id = length, pad_id
     def __call__(self, seqs):
+        if not seqs: raise ValueError(f"{type(self).__name__} got an empty batch")
         lengths = torch.tensor([len(s) for s in seqs], dtype=torch.long)
-        if lengths.max() > self.length: raise ValueError(f"sequence of length {int(lengths.max())} exceeds the padding length {self.length}")
-        out = torch.zeros(len(seqs), self.length, dtype=torch.long)
-        for i, s in enumerate(seqs): out[i, :len(s)] = s
-        return dict(tokens=out, lengths=lengths)
+        T = int(lengths.max()) if self.length is None else self.length
+        if lengths.max() > T: raise ValueError(f"sequence of length {int(lengths.max())} exceeds the padding length {T}")
+        tokens = torch.full((len(seqs), T), self.pad_id, dtype=torch.long)
+        for i, s in enumerate(seqs): tokens[i, :len(s)] = torch.as_tensor(s)
+        return dict(tokens=tokens, lengths=lengths, mask=torch.arange(T)[None] < lengths[:, None])
 
 # %% ../nbs/01_baseline.ipynb #f72278ab
 def naive_train(model, loader, epochs: int = 1, lr: float = 1e-3, device='cpu', log=None, ckpt_path=None) -> dict:

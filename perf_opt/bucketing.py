@@ -10,6 +10,7 @@ import math
 import numpy as np
 import torch
 from torch.utils.data import Sampler
+from .baseline import PadTo
 
 # %% ../nbs/07_bucketing.ipynb #58eb797a
 def _check_common(lengths, rank, world_size):
@@ -85,15 +86,9 @@ class DynamicBatchSampler(_ShardedBatches):
         return out
 
 # %% ../nbs/07_bucketing.ipynb #a5dd330b
-class PadCollate:
+class PadCollate(PadTo):
     "Collate variable-length 1-d token tensors: pad to the batch's longest; tokens, lengths (CPU int64) and mask."
-    def __init__(self, pad_id: int = 0): self.pad_id = pad_id
-    def __call__(self, seqs):
-        if not seqs: raise ValueError("PadCollate got an empty batch")
-        lengths = torch.tensor([len(s) for s in seqs], dtype=torch.int64)
-        tokens = torch.full((len(seqs), int(lengths.max())), self.pad_id, dtype=torch.long)
-        for i, s in enumerate(seqs): tokens[i, :len(s)] = torch.as_tensor(s)
-        return dict(tokens=tokens, lengths=lengths, mask=torch.arange(tokens.shape[1])[None] < lengths[:, None])
+    def __init__(self, pad_id: int = 0): super().__init__(None, pad_id)
 
 def padding_efficiency(batches, lengths) -> float:
     "Real tokens / padded tokens when each batch (a list of indices) is padded to its longest member."
@@ -103,7 +98,7 @@ def padding_efficiency(batches, lengths) -> float:
     return real / padded
 
 # %% ../nbs/07_bucketing.ipynb #f617a6d6
-def batching_schemes(lengths, batch_size: int = 64, max_len: int = 48, seed: int = 0) -> dict:
+def batching_schemes(lengths, batch_size: int = 64, seed: int = 0) -> dict:
     "The batches of one epoch for each scheme: 'global max' and 'batch max' (random), 'bucketed', 'token budget'."
     rnd = list(BatchSampler(RandomSampler(range(len(lengths)), generator=torch.Generator().manual_seed(seed)), batch_size, False))
     budget = int(batch_size * np.mean(lengths) * 1.1)

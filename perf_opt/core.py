@@ -13,9 +13,9 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['CPU_FLAGS', 'KEY_PACKAGES', 'EnvReport', 'env_report', 'seed_everything', 'as_device', 'synchronize', 'Timer',
-           'Stats', 'benchmark', 'Comparison', 'compare', 'StepBreakdown', 'cache_dir', 'atomic_write', 'results_dir',
-           'save_results', 'load_results', 'headline_table', 'perf_opt_env']
+__all__ = ['CPU_FLAGS', 'KEY_PACKAGES', 'cpu_flags', 'EnvReport', 'env_report', 'seed_everything', 'as_device', 'synchronize',
+           'Timer', 'Stats', 'benchmark', 'Comparison', 'compare', 'StepBreakdown', 'cache_dir', 'atomic_write',
+           'results_dir', 'save_results', 'load_results', 'headline_table', 'perf_opt_env']
 
 # %% ../nbs/00_core.ipynb #287d834a
 CPU_FLAGS = ('fma', 'avx2', 'avx512f', 'avx512_bf16', 'amx_tile', 'amx_bf16', 'amx_int8')
@@ -32,6 +32,11 @@ def _cpuinfo() -> dict:
         if key == 'model name' and 'model' not in info: info['model'] = val.strip()
         if key == 'flags' and 'flags' not in info: info['flags'] = set(val.split())
     return info
+
+def cpu_flags() -> dict:
+    "Which of `CPU_FLAGS` this CPU has (from /proc/cpuinfo; all False where it cannot be read)."
+    flags = _cpuinfo().get('flags', set())
+    return {f: f in flags for f in CPU_FLAGS}
 
 def _version(pkg: str) -> str | None:
     try: return metadata.version(pkg)
@@ -67,13 +72,12 @@ class EnvReport(dict):
 def env_report() -> EnvReport:
     "Torch build, accelerator, CPU model, cores, ISA flags, Python and key package versions."
     cpu = _cpuinfo()
-    flags = cpu.get('flags', set())
     return EnvReport(
         torch=torch.__version__, torch_cuda=torch.version.cuda, cuda_available=torch.cuda.is_available(),
         gpus=_gpus(), cudnn=torch.backends.cudnn.version() if torch.cuda.is_available() else None,
         cpu_model=cpu.get('model', platform.processor() or platform.machine()), cpu_count=os.cpu_count(),
         torch_threads=torch.get_num_threads(), cpu_capability=torch.backends.cpu.get_cpu_capability(),
-        cpu_flags={f: f in flags for f in CPU_FLAGS}, python=platform.python_version(),
+        cpu_flags=cpu_flags(), python=platform.python_version(),
         platform=platform.platform(), packages={p: _version(p) for p in KEY_PACKAGES})
 
 # %% ../nbs/00_core.ipynb #a7aad81c
