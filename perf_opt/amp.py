@@ -7,7 +7,6 @@ __all__ = ['PrecisionPlan', 'precision_plan', 'autoencoder_loss', 'TrainStep', '
            'checkpoint_rnns']
 
 # %% ../nbs/03_amp.ipynb #ed07c618
-import time, warnings
 from dataclasses import dataclass
 import torch
 from torch import nn

@@ -4,10 +4,11 @@
 
 # %% auto #0
 __all__ = ['PinnedSnapshotter', 'snapshot', 'rng_state', 'set_rng_state', 'training_state', 'list_checkpoints',
-           'AsyncCheckpointer', 'resume', 'AsyncArtifactManager', 'AsyncDataPrefetcher']
+           'AsyncCheckpointer', 'load_checkpoint', 'resume', 'ArtifactWriter', 'AsyncDataPrefetcher']
 
 # %% ../nbs/06_async_io.ipynb #80a142c4
-import copy, csv, io, json, os, queue, random, re, threading
+import copy, csv, io, json, pickle, queue, random, re, threading, time, zipfile
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 import numpy as np
@@ -20,59 +21,77 @@ def _copy_tensors(obj, copy_tensor):
     return map_leaves(obj, lambda x: copy_tensor(x) if isinstance(x, torch.Tensor) else copy.deepcopy(x))
 
 class PinnedSnapshotter:
-    "Copies nested states to CPU: plain copies for CPU tensors; reused pinned buffers on a side stream for CUDA tensors."
+    "Copies nested states to CPU into buffers reused across calls: CPU tensors by `copy_`, CUDA ones pinned, on a side stream."
     def __init__(self):
         self.buffers, self.stream = {}, None
+    def _buffer(self, t, used):
+        "The buffer for the next tensor of `t`'s shape and dtype in this call, allocated on first use."
+        kind = (tuple(t.shape), t.dtype, t.device.type == 'cuda')
+        key = (*kind, used.get(kind, 0)); used[kind] = key[-1] + 1
+        if key not in self.buffers: self.buffers[key] = torch.empty(t.shape, dtype=t.dtype, pin_memory=kind[2])
+        return self.buffers[key]
     def __call__(self, state):
         "(snapshot, event): the copied state and a CUDA event to wait on before reading it (None if nothing was on a GPU)."
         used, cuda = {}, []
         def copy_tensor(t):
-            if t.device.type != 'cuda': return t.detach().clone()
-            key = (tuple(t.shape), t.dtype, used.setdefault((tuple(t.shape), t.dtype), 0))
-            used[key[:2]] += 1
-            buf = self.buffers.get(key)
-            if buf is None: buf = self.buffers[key] = torch.empty(t.shape, dtype=t.dtype, pin_memory=True)
-            cuda.append((buf, t)); return buf
+            buf = self._buffer(t, used)
+            if t.device.type == 'cuda': cuda.append((buf, t))
+            else: buf.copy_(t.detach())
+            return buf
         snap = _copy_tensors(state, copy_tensor)
         if not cuda: return snap, None
         if self.stream is None: self.stream = torch.cuda.Stream()
-        self.stream.wait_stream(torch.cuda.current_stream())
+        train = torch.cuda.current_stream()
+        self.stream.wait_stream(train)  # the copies see every update queued before save()
         with torch.cuda.stream(self.stream):
             for buf, t in cuda:
                 buf.copy_(t, non_blocking=True)
-                t.record_stream(self.stream)  # keep the source alive until the copy has run
+                t.record_stream(self.stream)  # allocator only: the source's memory is not reused before the copy ran
             event = torch.cuda.Event(); event.record()
+        # ordering: work queued on the training stream from now on (optimizer.step() updates parameters and Adam
+        # moments in place) waits for the copies, so they cannot read half-updated values; the host does not block
+        train.wait_stream(self.stream)
         return snap, event
 
 def snapshot(state):
-    "A copy of a nested state in which every tensor is a CPU copy taken now (blocking for GPU tensors)."
+    "A copy of a nested state in which every tensor is a fresh CPU copy taken now (blocking for GPU tensors)."
     snap, event = PinnedSnapshotter()(state)
     if event is not None: event.synchronize()
     return snap
 
 # %% ../nbs/06_async_io.ipynb #93791ffb
 def rng_state() -> dict:
-    "The state of every RNG training draws from: Python, NumPy, torch CPU and (if present) CUDA."
-    return dict(python=random.getstate(), numpy=np.random.get_state(), torch=torch.get_rng_state(),
-                cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None)
+    "Every RNG training draws from (Python, NumPy, torch CPU, CUDA if present) as tensors and plain values only."
+    version, mt, gauss = random.getstate()
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    return dict(python=dict(version=version, mt=torch.tensor(mt, dtype=torch.int64), gauss=gauss),
+                numpy=dict(kind=kind, keys=torch.from_numpy(keys.astype(np.int64)), pos=int(pos),
+                           has_gauss=int(has_gauss), cached=float(cached)),
+                torch=torch.get_rng_state(), cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None)
 
 def set_rng_state(state: dict):
     "Restore the RNG states captured by `rng_state`."
-    random.setstate(state['python']); np.random.set_state(state['numpy']); torch.set_rng_state(state['torch'])
+    py, n = state['python'], state['numpy']
+    random.setstate((py['version'], tuple(py['mt'].tolist()), py['gauss']))
+    np.random.set_state((n['kind'], n['keys'].numpy().astype(np.uint32), n['pos'], n['has_gauss'], n['cached']))
+    torch.set_rng_state(state['torch'])
     if state.get('cuda') is not None and torch.cuda.is_available(): torch.cuda.set_rng_state_all(state['cuda'])
 
-def training_state(model, optimizer, step: int, scheduler=None, scaler=None, **extra) -> dict:
-    "Everything needed to resume: model, optimizer, scheduler, scaler, RNG states, step, and `extra`."
+def training_state(model, optimizer, step: int, scheduler=None, scaler=None, sampler=None, **extra) -> dict:
+    "Everything needed to resume: model, optimizer, scheduler, scaler, RNGs, the sampler's position, step and `extra`."
     return dict(model=model.state_dict(), optimizer=optimizer.state_dict(), step=step, rng=rng_state(),
                 scheduler=scheduler.state_dict() if scheduler is not None else None,
-                scaler=scaler.state_dict() if scaler is not None else None, extra=extra)
+                scaler=scaler.state_dict() if scaler is not None else None,
+                sampler=sampler.state_dict() if sampler is not None else None, extra=extra)
 
 # %% ../nbs/06_async_io.ipynb #ef6f91e1
 _CKPT = re.compile(r'^ckpt-(\d+)\.pt$')
 
 def list_checkpoints(directory) -> list:
     "Complete checkpoints (`ckpt-<step>.pt`) in `directory`, oldest first."
-    return sorted((p for p in Path(directory).iterdir() if _CKPT.match(p.name)), key=lambda p: int(_CKPT.match(p.name)[1]))
+    return sorted((p for p in Path(directory).iterdir() if _CKPT.match(p.name)), key=_step_of)
+
+def _step_of(path) -> int: return int(_CKPT.match(Path(path).name)[1])
 
 class _BackgroundWriter:
     "One writer thread; errors of background jobs are raised by the next call that checks them."
@@ -103,15 +122,25 @@ class AsyncCheckpointer(_BackgroundWriter):
         if keep_last < 1: raise ValueError(f"keep_last must be >= 1, got {keep_last}")
         super().__init__()
         self.dir, self.keep_last, self.snapshotter = Path(directory), keep_last, PinnedSnapshotter()
+        self.last_blocking = None  # seconds of the last save(): waiting for the previous write, snapshot, total
         self.dir.mkdir(parents=True, exist_ok=True)
         for p in self.dir.glob('.ckpt-*.tmp'): p.unlink()  # partial writes of a crashed run
     def save(self, state: dict, step: int) -> Path:
         "Snapshot `state` now and write it as `ckpt-<step>.pt` in the background; returns the path it will have."
         if not isinstance(step, int) or step < 0: raise ValueError(f"step must be an int >= 0, got {step!r}")
-        self.wait()  # at most one write in flight; also raises a previous write's error
+        t0 = time.perf_counter()
+        self.wait()  # at most one write in flight (the snapshot buffers are reused); raises a previous write's error
+        newest = self.latest()
+        if newest is not None and step < _step_of(newest):
+            raise ValueError(f"{newest}: this folder already holds a checkpoint newer than step {step}; saving here would "
+                             "let keep_last delete the new files and resume() load the newer, stale one. "
+                             "Resume from the newest checkpoint, or write to a fresh folder")
+        t1 = time.perf_counter()
         snap, event = self.snapshotter(state)
         path = self.dir / f'ckpt-{step:09d}.pt'
         self._submit(self._write, snap, event, path)
+        t2 = time.perf_counter()
+        self.last_blocking = dict(wait=t1 - t0, snapshot=t2 - t1, total=t2 - t0)
         return path
     def _write(self, snap, event, path):
         if event is not None: event.synchronize()
@@ -126,24 +155,39 @@ class AsyncCheckpointer(_BackgroundWriter):
         return cks[-1] if cks else None
 
 # %% ../nbs/06_async_io.ipynb #547c0de3
-def resume(path, model, optimizer=None, scheduler=None, scaler=None, map_location='cpu') -> int:
-    "Load the checkpoint at `path` (or the newest in folder `path`) into the given objects; return its step."
+def load_checkpoint(path, map_location='cpu') -> dict:
+    "The state saved at `path` (a file, or the newest checkpoint in a folder), loaded with `weights_only=True`."
     path = Path(path)
     if path.is_dir():
         cks = list_checkpoints(path)
         if not cks: raise FileNotFoundError(f"{path}: no complete checkpoint (ckpt-<step>.pt) in this folder")
         path = cks[-1]
-    state = torch.load(path, map_location=map_location, weights_only=False)
+    if not path.exists(): raise FileNotFoundError(f"{path}: no such checkpoint file")
+    if not zipfile.is_zipfile(path): raise ValueError(f"{path}: not a torch checkpoint (torch.save writes a zip archive)")
+    try: state = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        why = next((l.strip() for l in str(e).splitlines() if 'Unsupported global' in l), str(e).splitlines()[0])
+        raise ValueError(f"{path}: refused to load: it holds objects other than tensors and plain containers "
+                         f"(loaded with weights_only=True, so nothing in it ran): {why}") from None
+    if not isinstance(state, dict) or not {'model', 'step', 'rng'} <= set(state):
+        raise ValueError(f"{path}: not a perf_opt checkpoint (expected a dict with model, step and rng)")
+    state['path'] = path
+    return state
+
+def resume(path, model, optimizer=None, scheduler=None, scaler=None, sampler=None, map_location='cpu') -> int:
+    "Load the checkpoint at `path` (or the newest in folder `path`) into the given objects; return its step."
+    state = load_checkpoint(path, map_location)
     model.load_state_dict(state['model'])
-    for name, obj in (('optimizer', optimizer), ('scheduler', scheduler), ('scaler', scaler)):
+    for name, obj in (('optimizer', optimizer), ('scheduler', scheduler), ('scaler', scaler), ('sampler', sampler)):
         if obj is None: continue
-        if state.get(name) is None: raise KeyError(f"{path}: checkpoint has no {name} state, but a {name} was given to resume")
+        if state.get(name) is None:
+            raise KeyError(f"{state['path']}: checkpoint has no {name} state, but a {name} was given to resume")
         obj.load_state_dict(state[name])
     set_rng_state(state['rng'])
     return state['step']
 
 # %% ../nbs/06_async_io.ipynb #2ec5ff4c
-class AsyncArtifactManager(_BackgroundWriter):
+class ArtifactWriter(_BackgroundWriter):
     "Atomic background writes of JSON, CSV, text and figures under `directory`; errors raised on the next call."
     def __init__(self, directory):
         super().__init__()
@@ -176,57 +220,61 @@ class AsyncArtifactManager(_BackgroundWriter):
 _END = object()
 
 class AsyncDataPrefetcher:
-    "Iterate `loader` with the next batch prepared ahead: CUDA side-stream copies on a GPU, a thread on the CPU."
+    "Iterate `loader` with up to `depth` batches prepared ahead: CUDA side-stream copies on a GPU, a thread on the CPU."
     def __init__(self, loader, device=None, depth: int = 2):
         if depth < 1: raise ValueError(f"depth must be >= 1, got {depth}")
         self.loader, self.device, self.depth = loader, as_device(device), depth
-        self._thread, self._stop = None, threading.Event()
+        self._runs = []  # (stop event, thread) of each CPU iteration still running
     def __iter__(self):
-        self.close()
+        self.close()  # one iteration at a time: a new one stops the previous one's thread
         return self._iter_cuda() if self.device.type == 'cuda' else self._iter_thread()
     def _iter_cuda(self):
-        stream, it = torch.cuda.Stream(self.device), iter(self.loader)
-        def load():
+        side, train, it, ahead = torch.cuda.Stream(self.device), torch.cuda.current_stream(self.device), iter(self.loader), deque()
+        def issue():
             b = next(it, _END)
-            if b is _END: return _END
-            with torch.cuda.stream(stream): return to_device(b, self.device, non_blocking=True)
-        nxt = load()
-        while nxt is not _END:
-            torch.cuda.current_stream(self.device).wait_stream(stream)
-            b = nxt
-            _record(b, torch.cuda.current_stream(self.device))
-            nxt = load()
+            if b is _END: return False
+            with torch.cuda.stream(side):
+                b = to_device(b, self.device, non_blocking=True)
+                ready = torch.cuda.Event(); ready.record(side)
+            ahead.append((b, ready)); return True
+        while len(ahead) < self.depth and issue(): pass
+        while ahead:
+            b, ready = ahead.popleft()
+            train.wait_event(ready)  # ordering: the step's kernels wait for this batch's copy (only this one)
+            _record(b, train)        # allocator: memory made on the side stream is in use on the training stream
+            issue()
             yield b
     def _iter_thread(self):
         q, stop = queue.Queue(self.depth), threading.Event()
-        self._stop = stop
+        def put(item) -> bool:
+            while not stop.is_set():  # never block forever on a full queue nobody reads any more
+                try: q.put(item, timeout=0.05); return True
+                except queue.Full: pass
+            return False
         def produce():
             try:
                 for b in self.loader:
-                    b = to_device(b, self.device)
-                    while not stop.is_set():
-                        try: q.put(b, timeout=0.1); break
-                        except queue.Full: pass
-                    if stop.is_set(): return
-                q.put(_END)
-            except BaseException as e: q.put(e)
-        self._thread = threading.Thread(target=produce, name='perf_opt-prefetch', daemon=True); self._thread.start()
+                    if not put(to_device(b, self.device)): return
+                put(_END)
+            except BaseException as e: put(e)
+        run = (stop, threading.Thread(target=produce, name='perf_opt-prefetch', daemon=True))
+        self._runs.append(run); run[1].start()
         try:
             while True:
-                b = q.get()
+                try: b = q.get(timeout=0.05)
+                except queue.Empty:
+                    if stop.is_set(): return  # closed from elsewhere
+                    continue
                 if b is _END: return
                 if isinstance(b, BaseException): raise b
                 yield b
-        finally:
-            stop.set()
-            while self._thread.is_alive():
-                try: q.get_nowait()
-                except queue.Empty: pass
-                self._thread.join(0.05)
+        finally: self._stop_run(run)
+    def _stop_run(self, run):
+        run[0].set(); run[1].join()
+        if run in self._runs: self._runs.remove(run)
     def close(self):
-        "Stop the background thread, if one is running."
-        self._stop.set()
-        if self._thread is not None: self._thread.join(); self._thread = None
+        "Stop the background thread of every iteration still running."
+        for run in list(self._runs): self._stop_run(run)
     def __enter__(self): return self
     def __exit__(self, *exc): self.close()
 

@@ -8,7 +8,7 @@ __all__ = ['AutoencoderConfig', 'length_mask', 'PoetryAutoencoder', 'reconstruct
 
 # %% ../nbs/01_baseline.ipynb #ab5bcf79
 import random, resource, time, io
-from dataclasses import dataclass, asdict
+from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import nn

@@ -6,10 +6,9 @@
 __all__ = ['BucketingSampler', 'DynamicBatchSampler', 'PadCollate', 'padding_efficiency', 'batching_schemes', 'scheme_efficiency']
 
 # %% ../nbs/07_bucketing.ipynb #64905cd1
-import math
 import numpy as np
 import torch
-from torch.utils.data import Sampler
+from torch.utils.data import BatchSampler, RandomSampler, Sampler
 from .baseline import PadTo
 
 # %% ../nbs/07_bucketing.ipynb #58eb797a
@@ -26,9 +25,19 @@ class _ShardedBatches(Sampler):
         self.lengths = _check_common(lengths, rank, world_size)
         self.shuffle, self.drop_last, self.seed, self.rank, self.world_size, self.epoch = shuffle, drop_last, seed, rank, world_size, 0
         self._memo = None  # (seed, epoch, batches): len() and iter() of one epoch sort only once
+        self.consumed = self._skip = 0  # batches yielded so far this epoch; batches the next iteration skips (resume)
     def set_epoch(self, epoch: int):
         "Choose the epoch: the batches of a (seed, epoch) pair are always the same."
         self.epoch = epoch
+    def state_dict(self, consumed: int | None = None) -> dict:
+        "Where this epoch stands: seed, epoch and batches consumed (default: yielded so far; a loader with workers reads ahead, so pass the count trained on)."
+        return dict(seed=self.seed, epoch=self.epoch, consumed=self.consumed if consumed is None else consumed,
+                    world_size=self.world_size)
+    def load_state_dict(self, state: dict):
+        "Continue where `state` stood: the next iteration yields the rest of that epoch's batches."
+        if state['world_size'] != self.world_size:
+            raise ValueError(f"sampler state is for world_size={state['world_size']}, this sampler has {self.world_size}")
+        self.seed, self.epoch, self._skip = state['seed'], state['epoch'], state['consumed']
     def _rng(self): return np.random.default_rng([self.seed, self.epoch])
     def _order(self, rng):
         return rng.permutation(len(self.lengths)) if self.shuffle else np.arange(len(self.lengths))
@@ -38,11 +47,20 @@ class _ShardedBatches(Sampler):
         rng = self._rng()
         bs = self._all_batches(rng)
         if self.shuffle: bs = [bs[i] for i in rng.permutation(len(bs))]
-        if self.drop_last and self.world_size > 1: bs = bs[:len(bs) // self.world_size * self.world_size]
-        self._memo = (self.seed, self.epoch, bs[self.rank::self.world_size])
+        self._memo = (self.seed, self.epoch, _equal_shards(bs, self.world_size, self.drop_last)[self.rank::self.world_size])
         return self._memo[2]
-    def __iter__(self): return iter(self.batches())
-    def __len__(self): return len(self.batches())
+    def __iter__(self):
+        skip, self._skip = self._skip, 0
+        self.consumed = skip
+        for self.consumed, b in enumerate(self.batches()[skip:], skip + 1): yield b
+    def __len__(self): return len(self.batches()) - self._skip
+
+def _equal_shards(batches: list, world_size: int, drop_last: bool) -> list:
+    "`batches` cut (drop_last) or padded by repeating from the start to a multiple of `world_size`: every rank gets as many."
+    extra = -len(batches) % world_size
+    if extra == 0 or not batches: return batches
+    if drop_last: return batches[:len(batches) // world_size * world_size]
+    return batches + [batches[i % len(batches)] for i in range(extra)]  # as DistributedSampler pads its indices
 
 class BucketingSampler(_ShardedBatches):
     "Batches of similar-length sequences: shuffle, sort within mega-batches, shuffle batch order; per (seed, epoch)."

@@ -4,9 +4,9 @@
 
 # %% ../nbs/00_core.ipynb #5e931abf
 from __future__ import annotations
-import os, sys, json, time, random, platform, statistics, tempfile, contextlib
+import os, json, time, random, platform, statistics, tempfile, contextlib
 from collections import deque
-from dataclasses import dataclass, field, asdict
+from dataclasses import dataclass
 from pathlib import Path
 from importlib import metadata
 import numpy as np

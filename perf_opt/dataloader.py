@@ -10,7 +10,6 @@ __all__ = ['LoaderSettings', 'loader_kwargs', 'seed_worker', 'loader_generator',
 # %% ../nbs/02_dataloader.ipynb #abddec9e
 import hashlib, json, os, random, time
 from dataclasses import dataclass, field
-from pathlib import Path
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset

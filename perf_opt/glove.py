@@ -6,7 +6,7 @@
 __all__ = ['GloVe', 'read_header', 'diagnose', 'line_ranges', 'load_glove']
 
 # %% ../nbs/04_glove.ipynb #c080f725
-import csv, hashlib, io, json, os, warnings
+import csv, hashlib, io, json, warnings
 import multiprocessing as mp
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path

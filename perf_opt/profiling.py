@@ -6,7 +6,7 @@
 __all__ = ['ProfilerContext', 'GPUMonitor', 'PerformanceMonitor', 'find_sync_points']
 
 # %% ../nbs/08_profiling.ipynb #85428864
-import contextlib, json, os, statistics, sys, threading, time, traceback
+import contextlib, os, statistics, threading, time, traceback
 from pathlib import Path
 from unittest import mock
 import numpy as np
