@@ -7,12 +7,14 @@ __all__ = ['PrecisionPlan', 'precision_plan', 'autoencoder_loss', 'TrainStep', '
            'checkpoint_rnns']
 
 # %% ../nbs/03_amp.ipynb #ed07c618
+import random
 from dataclasses import dataclass
 import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 from .core import as_device, cpu_flags
 from .baseline import reconstruction_loss
+from .dataloader import to_device
 
 # %% ../nbs/03_amp.ipynb #db3ca960
 @dataclass
@@ -43,7 +45,8 @@ def precision_plan(precision: str = 'auto', device=None) -> PrecisionPlan:
 # %% ../nbs/03_amp.ipynb #bb84fbb0
 def autoencoder_loss(model, batch):
     "The poetry autoencoder's loss on a batch dict, computed in fp32 from autocast outputs."
-    recon, z, target = model(batch['tokens'], batch['lengths'])
+    tf = model.training and random.random() < model.cfg.teacher_forcing  # drawn here, outside a compiled forward
+    recon, z, target = model(batch['tokens'], batch['lengths'], teacher_forcing=tf)
     return reconstruction_loss(recon.float(), target.float(), batch['lengths'], z.float(), model.cfg.latent_l2)
 
 class TrainStep:
@@ -55,30 +58,42 @@ class TrainStep:
         self.device = as_device(device)
         self.plan = precision_plan(precision, self.device)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.plan.scaler)
+        self._scale = self.scaler.get_scale()  # the scale as a Python float, re-read once per fp16 step
         self.accumulate, self.max_grad_norm = accumulate, max_grad_norm
-        self.micro = self.steps = self.skipped = 0
+        self.micro = self.pending = self.steps = self.skipped = 0
         self._loss_sum, self._loss_n = torch.zeros((), device=self.device), 0
         self.last_grad_norm = None
 
     def __call__(self, batch) -> bool:
-        "Run one micro-batch; returns True when this call finished an optimizer step (taken or skipped)."
+        "Run one micro-batch (moved to `device`); returns True when this call finished an optimizer step (taken or skipped)."
+        batch = to_device(batch, self.device)
         with torch.autocast(self.plan.device_type, dtype=self.plan.dtype or torch.float32, enabled=self.plan.dtype is not None):
             loss = self.loss_fn(self.model, batch)
         self._loss_sum += loss.detach(); self._loss_n += 1
         self.scaler.scale(loss / self.accumulate).backward()
-        self.micro += 1
-        if self.micro % self.accumulate: return False
+        self.micro += 1; self.pending += 1
+        if self.pending < self.accumulate: return False
+        self._optimizer_step()
+        return True
+
+    def flush(self) -> bool:
+        "End of an epoch: step on leftover micro-batches (gradient rescaled to their mean) so none leak into the next step."
+        if self.pending == 0: return False
+        for p in self.model.parameters():
+            if p.grad is not None: p.grad.mul_(self.accumulate / self.pending)
         self._optimizer_step()
         return True
 
     def _optimizer_step(self):
+        self.pending = 0
         if self.max_grad_norm is not None:
             self.scaler.unscale_(self.optimizer)
             self.last_grad_norm = nn.utils.clip_grad_norm_(self.model.parameters(), self.max_grad_norm)
-        if self.scaler.is_enabled():
-            scale = self.scaler.get_scale()  # one sync per optimizer step, only with fp16: the skip decision needs it
-            self.scaler.step(self.optimizer); self.scaler.update()
-            stepped = self.scaler.get_scale() >= scale
+        if self.scaler.is_enabled():  # fp16: two host syncs per step, counted below with find_sync_points
+            before = self._scale
+            self.scaler.step(self.optimizer); self.scaler.update()  # sync 1: GradScaler reads its inf check
+            self._scale = self.scaler.get_scale()  # sync 2: a lowered scale means the step was skipped
+            stepped = self._scale >= before
         else:
             self.optimizer.step(); stepped = True
         self.optimizer.zero_grad(set_to_none=True)

@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['AutoencoderConfig', 'length_mask', 'PoetryAutoencoder', 'reconstruction_loss', 'masked_cosine', 'token_accuracy',
-           'evaluate', 'PoemTextDataset', 'PadTo', 'naive_train']
+           'evaluate', 'PoemTextDataset', 'PadCollate', 'naive_train']
 
 # %% ../nbs/01_baseline.ipynb #ab5bcf79
 import random, resource, time, io
@@ -128,6 +128,7 @@ def evaluate(model, loader, device='cpu') -> dict:
         sums['token_acc'] += token_accuracy(recon, tokens, lengths, model.emb.weight) * n
         tot += n
     model.train()
+    if tot == 0: raise ValueError("evaluate: the loader yielded no sequences (an empty split?); nothing to average")
     return {k: v / tot for k, v in sums.items()}
 
 # %% ../nbs/01_baseline.ipynb #ecfa7f82
@@ -137,8 +138,8 @@ class PoemTextDataset(torch.utils.data.Dataset):
     def __len__(self): return len(self.texts)
     def __getitem__(self, i): return torch.tensor(self.vocab.encode(tokenize(self.texts[i])[:self.max_len]), dtype=torch.long)
 
-class PadTo:
-    "Collate: pad a batch to `length` (the seeds' global maximum), or to its longest if None; tokens, lengths (CPU int64), mask."
+class PadCollate:
+    "Collate 1-d token tensors: pad to `length` (the seeds' global maximum), or to the batch's longest if None; tokens, lengths (CPU int64), mask."
     def __init__(self, length: int | None = None, pad_id: int = 0): self.length, self.pad_id = length, pad_id
     def __call__(self, seqs):
         if not seqs: raise ValueError(f"{type(self).__name__} got an empty batch")

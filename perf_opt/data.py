@@ -57,23 +57,39 @@ def tokenize(text: str) -> list[str]:
     return TOKEN_RE.findall(text.lower())
 
 # %% ../nbs/01_data.ipynb #e5c579a2
+def _cut_tokens(text: str, max_len: int) -> str:
+    "`text` up to the end of its `max_len`-th token."
+    low = text.lower()
+    if len(low) != len(text): low = text  # a few characters change length when lowercased: match the original then
+    for k, m in enumerate(TOKEN_RE.finditer(low), 1):
+        if k == max_len: return text[:m.end()]
+    return text
+
 def group_lines(lines: list[str], max_len: int = 48, max_lines: int = 4, seed: int = 0) -> list[str]:
-    "Join runs of 1..`max_lines` consecutive lines (run lengths drawn with `seed`) into sequence texts; empty ones dropped."
+    "Join runs of 1..`max_lines` consecutive lines (run lengths drawn with `seed`) into texts of at most `max_len` tokens."
     if max_len < 1 or max_lines < 1: raise ValueError(f"max_len and max_lines must be >= 1, got {max_len}, {max_lines}")
     sizes = np.random.default_rng(seed).integers(1, max_lines + 1, size=len(lines))
+    counts = [len(TOKEN_RE.findall(line.lower())) for line in lines]
     out, i, k = [], 0, 0
     while i < len(lines):
-        text = ' '.join(lines[i:i + sizes[k]]); i += sizes[k]; k += 1
-        if TOKEN_RE.search(text.lower()): out.append(text)
+        j, n = i, 0  # a run ends early before a line that would take it past max_len tokens
+        while j < len(lines) and j - i < sizes[k] and (j == i or n + counts[j] <= max_len): n += counts[j]; j += 1
+        text = ' '.join(lines[i:j]); i = j; k += 1
+        if n: out.append(_cut_tokens(text, max_len) if n > max_len else text)  # a single over-long line is cut
     return out
 
 def split_blocks(n: int, fracs=(0.9, 0.05, 0.05), block: int = 64, seed: int = 0) -> dict:
-    "Deterministic split of `range(n)` into train/val/test by shuffled contiguous blocks of `block` items."
+    "Deterministic split of `range(n)` into train/val/test by shuffled contiguous blocks; every part with a share is non-empty."
     if len(fracs) != 3 or abs(sum(fracs) - 1) > 1e-9 or min(fracs) < 0: raise ValueError(f"fracs must be 3 non-negative numbers summing to 1, got {fracs}")
+    shares = [f for f in fracs if f > 0]
+    if n < len(shares): raise ValueError(f"cannot split {n} items into {len(shares)} non-empty parts (fracs={fracs})")
+    block = max(1, min(block, int(n * min(shares))))  # small corpora: smaller blocks, so the smallest part gets one
     nb = -(-n // block)
     order = np.random.default_rng(seed).permutation(nb)
-    cuts = np.round(np.cumsum(fracs)[:2] * nb).astype(int)
-    parts = np.split(order, cuts)
+    sizes = [max(int(round(f * nb)), 1) if f > 0 else 0 for f in fracs]
+    big = int(np.argmax(fracs)); sizes[big] = nb - sum(sizes) + sizes[big]  # the largest part takes the rounding
+    if sizes[big] < 1: raise ValueError(f"{n} items are too few for fracs={fracs}: a part would be empty")
+    parts = np.split(order, np.cumsum(sizes)[:2])
     idx = lambda bs: np.sort(np.concatenate([np.arange(b * block, min((b + 1) * block, n)) for b in bs]) if len(bs) else np.array([], int))
     return dict(zip(('train', 'val', 'test'), (idx(p) for p in parts)))
 
