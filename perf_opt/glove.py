@@ -8,6 +8,7 @@ __all__ = ['GloVe', 'read_header', 'diagnose', 'line_ranges', 'load_glove']
 # %% ../nbs/04_glove.ipynb #c080f725
 import csv, hashlib, io, json, warnings
 import multiprocessing as mp
+from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 import numpy as np
@@ -44,16 +45,24 @@ class GloVe:
 # %% ../nbs/04_glove.ipynb #841a286f
 def _fail(path, lineno, msg): raise ValueError(f"{path}:{lineno}: {msg}")
 
-def read_header(path) -> tuple[int, int | None, int]:
-    "(lines to skip, word count from a word2vec header or None, dimension) from the first line of `path`."
+def _first_lines(path, n: int = 20) -> list:
+    with open(path, 'rb') as f: return [line for _, line in zip(range(n), f)]
+
+def read_header(path, dim: int | None = None) -> tuple[int, int | None, int]:
+    "(lines to skip, word count of a word2vec header or None, dimension): `dim`, else the most common of the first lines."
     path = Path(path)
-    with open(path, 'rb') as f: first = f.readline()
-    if not first: raise ValueError(f"{path}: empty file, expected GloVe text (a word and its floats per line)")
-    parts = first.split()
+    lines = _first_lines(path)
+    if not lines: raise ValueError(f"{path}: empty file, expected GloVe text (a word and its floats per line)")
+    parts = lines[0].split()
     if not parts: _fail(path, 1, "blank first line, expected a word and its floats (or a word2vec header 'N D')")
-    if len(parts) == 2 and all(p.isdigit() for p in parts): return 1, int(parts[0]), int(parts[1])
-    if len(parts) < 2: _fail(path, 1, f"expected a word followed by floats, got {first[:60]!r}")
-    return 0, None, len(parts) - 1
+    if len(parts) == 2 and all(p.isdigit() for p in parts):
+        if dim is not None and int(parts[1]) != dim: _fail(path, 1, f"header says dimension {int(parts[1])}, expected {dim}")
+        return 1, int(parts[0]), int(parts[1])
+    if dim is None:  # one bad first line must not set the dimension: take the count most lines agree on
+        counts = Counter(len(l.split()) - 1 for l in lines if l.strip())
+        dim = counts.most_common(1)[0][0]
+    if dim < 1: _fail(path, 1, f"expected a word followed by floats, got {lines[0][:60]!r}")
+    return 0, None, dim
 
 def diagnose(path, dim: int, skip: int = 0):
     "Scan `path` line by line and raise a ValueError for the first malformed line (the slow, exact path)."
@@ -70,6 +79,13 @@ def diagnose(path, dim: int, skip: int = 0):
                         try: float(tok)
                         except ValueError: _fail(path, lineno, f"{tok[:30]!r} is not a float")
             offset += len(raw)
+
+# %% ../nbs/04_glove.ipynb #85f291ab
+def _header_bytes(path, skip: int) -> int:
+    "Bytes taken by the first `skip` lines of `path`."
+    with open(path, 'rb') as f:
+        for _ in range(skip): f.readline()
+        return f.tell()
 
 def _trailing_space(path, skip) -> bool:
     with open(path, 'rb') as f:
@@ -103,37 +119,36 @@ def line_ranges(path, start: int, n: int) -> list:
             if cuts[-1] < f.tell() < size: cuts.append(f.tell())
     return list(zip(cuts, cuts[1:] + [size]))
 
-
-def _parse_all(path, dim, skip, workers):
-    "Every line: by path in this process (workers=1), or over line-aligned byte ranges in `workers` processes."
-    start = len(b''.join(open(path, 'rb').readline() for _ in range(skip))) if skip else 0
-    trailing = _trailing_space(path, skip)
-    ranges = line_ranges(path, start, workers) if workers > 1 else [(start, None)]
-    try:
-        if len(ranges) == 1: parts = [_read_glove_csv(path, dim, trailing, skip)]  # by path: pandas' fastest input route
-        else:
-            ctx = mp.get_context('fork' if 'fork' in mp.get_all_start_methods() else 'spawn')
-            with ProcessPoolExecutor(len(ranges), mp_context=ctx) as ex:
-                parts = list(ex.map(_parse_range, *zip(*[(path, a, b, dim, trailing) for a, b in ranges])))
+# %% ../nbs/04_glove.ipynb #b2119912
+def _parse_or_diagnose(parse, path, dim, skip):
+    "Run `parse()`; on a parse error or a NaN (a short line), raise the exact file:line error."
+    try: words, vectors = parse()
     except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as e:
         diagnose(path, dim, skip)
         raise ValueError(f"{path}: could not parse as GloVe text: {e}") from e
-    words, vectors = [w for p in parts for w in p[0]], np.concatenate([p[1] for p in parts])
     if np.isnan(vectors).any(): diagnose(path, dim, skip)  # short lines come back as NaN; real NaN values pass
     return words, vectors
 
+def _parse_all(path, dim, skip, workers):
+    "Every line: by path in this process (workers=1), or over line-aligned byte ranges in `workers` processes."
+    trailing = _trailing_space(path, skip)
+    def parse():
+        if workers == 1: return _read_glove_csv(path, dim, trailing, skip)
+        ranges = line_ranges(path, _header_bytes(path, skip), workers)
+        ctx = mp.get_context('fork' if 'fork' in mp.get_all_start_methods() else 'spawn')
+        with ProcessPoolExecutor(len(ranges), mp_context=ctx) as ex:
+            parts = list(ex.map(_parse_range, *zip(*[(path, a, b, dim, trailing) for a, b in ranges])))
+        return [w for p in parts for w in p[0]], np.concatenate([p[1] for p in parts])
+    return _parse_or_diagnose(parse, path, dim, skip)
+
 def _parse_vocab(path, dim, skip, vocab):
-    "Only lines whose word is in `vocab` are parsed (one pandas call over them); (words, vectors) in file order."
-    data = Path(path).read_bytes()
+    "Only lines whose word is in `vocab`, streamed from the file and parsed in one pandas call: (words, vectors) in file order."
     want = {w.encode('utf-8') for w in vocab}
-    lines = data.split(b'\n')[skip:]
-    picked = [l for l in lines if l[:l.find(b' ')] in want]
-    try: words, vectors = _parse_bytes(b'\n'.join(picked), dim, _trailing_space(path, skip))
-    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as e:
-        diagnose(path, dim, skip)
-        raise ValueError(f"{path}: could not parse as GloVe text: {e}") from e
-    if np.isnan(vectors).any(): diagnose(path, dim, skip)
-    return words, vectors
+    with open(path, 'rb') as f:
+        for _ in range(skip): f.readline()
+        picked = b''.join(line for line in f if line[:line.find(b' ')] in want)
+    if picked and not picked.endswith(b'\n'): picked += b'\n'
+    return _parse_or_diagnose(lambda: _parse_bytes(picked, dim, _trailing_space(path, skip)), path, dim, skip)
 
 # %% ../nbs/04_glove.ipynb #290d8f21
 def _cache_key(path: Path, vocab) -> str:
@@ -153,15 +168,17 @@ def _load_cache(d: Path) -> GloVe | None:
     words = lambda: (d / 'words.txt').read_text(encoding='utf-8').split('\n') if meta['n'] else []
     return GloVe(words, np.load(d / 'vectors.npy', mmap_mode='r'), meta['missing'])
 
-def load_glove(path, vocab=None, workers: int = 1, cache: bool = True, cache_root=None) -> GloVe:
+def load_glove(path, vocab=None, workers: int = 1, cache: bool = True, cache_root=None, dim: int | None = None) -> GloVe:
     "Load a GloVe/word2vec text file (all words, or only `vocab`, in its order) via a memory-mapped binary cache."
     path = Path(path)
     if not path.exists(): raise FileNotFoundError(f"{path}: no such GloVe file")
     if not isinstance(workers, int) or workers < 1: raise ValueError(f"workers must be an int >= 1, got {workers!r}")
+    if vocab is not None and workers != 1:
+        raise ValueError(f"workers={workers} applies to whole-file parses; with vocab the file is streamed once (use workers=1)")
     vocab = list(vocab) if vocab is not None else None
     d = Path(cache_root or cache_dir('glove')) / _cache_key(path, vocab)
     if cache and (g := _load_cache(d)) is not None: return g
-    skip, n_header, dim = read_header(path)
+    skip, n_header, dim = read_header(path, dim)
     if vocab is None:
         words, vectors = _parse_all(path, dim, skip, workers)
         if n_header is not None and n_header != len(words):

@@ -58,6 +58,12 @@ def _nvml():
     except pynvml.NVMLError_LibraryNotFound: return None, 'no GPU monitored: the NVML library is not installed (no NVIDIA driver)'
     except pynvml.NVMLError as e: return None, f'no GPU monitored: NVML failed to initialise ({e})'
 
+_NVML_METRICS = {'util_percent': lambda nv, h: nv.nvmlDeviceGetUtilizationRates(h).gpu,
+                 'mem_used_mib': lambda nv, h: nv.nvmlDeviceGetMemoryInfo(h).used / 2**20,
+                 'mem_total_mib': lambda nv, h: nv.nvmlDeviceGetMemoryInfo(h).total / 2**20,
+                 'power_w': lambda nv, h: nv.nvmlDeviceGetPowerUsage(h) / 1000,
+                 'temp_c': lambda nv, h: nv.nvmlDeviceGetTemperature(h, nv.NVML_TEMPERATURE_GPU)}
+
 class GPUMonitor:
     "Sample GPU utilisation/memory/power/temperature via NVML in a thread; CPU and RSS via psutil where there is no NVML."
     def __init__(self, interval: float = 0.5):
@@ -65,17 +71,18 @@ class GPUMonitor:
         self.interval, self.samples, self._stop, self._thread = interval, [], threading.Event(), None
         self.nvml, reason = _nvml()
         self.status = reason or f"monitoring {self.nvml.nvmlDeviceGetCount()} GPU(s) via NVML"
-        self.proc = psutil.Process()
+        self.proc, self.unsupported = psutil.Process(), set()  # metrics this board does not report (NVML NotSupported)
     def _sample(self) -> dict:
         if self.nvml is None:
             return dict(cpu_percent=self.proc.cpu_percent(None), rss_mib=self.proc.memory_info().rss / 2**20)
         nv, out = self.nvml, {}
         for i in range(nv.nvmlDeviceGetCount()):
             h = nv.nvmlDeviceGetHandleByIndex(i)
-            mem = nv.nvmlDeviceGetMemoryInfo(h)
-            out.update({f'gpu{i}_util_percent': nv.nvmlDeviceGetUtilizationRates(h).gpu, f'gpu{i}_mem_used_mib': mem.used / 2**20,
-                        f'gpu{i}_mem_total_mib': mem.total / 2**20, f'gpu{i}_power_w': nv.nvmlDeviceGetPowerUsage(h) / 1000,
-                        f'gpu{i}_temp_c': nv.nvmlDeviceGetTemperature(h, nv.NVML_TEMPERATURE_GPU)})
+            for name, query in _NVML_METRICS.items():  # one query each: a board without e.g. power readings keeps the rest
+                key = f'gpu{i}_{name}'
+                if key in self.unsupported: continue
+                try: out[key] = query(nv, h)
+                except nv.NVMLError_NotSupported: self.unsupported.add(key)
         return out
     def _run(self):
         if self.nvml is None: self.proc.cpu_percent(None)  # prime psutil's CPU counter
