@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #5e931abf
 from __future__ import annotations
-import os, json, time, random, platform, statistics, tempfile, contextlib
+import os, json, time, random, platform, statistics, subprocess, tempfile, contextlib
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +15,7 @@ import torch
 # %% auto #0
 __all__ = ['CPU_FLAGS', 'KEY_PACKAGES', 'cpu_flags', 'EnvReport', 'env_report', 'seed_everything', 'as_device', 'synchronize',
            'Timer', 'Stats', 'benchmark', 'Comparison', 'compare', 'StepBreakdown', 'cache_dir', 'atomic_write',
-           'results_dir', 'save_results', 'load_results', 'headline_table', 'perf_opt_env']
+           'results_dir', 'git_commit', 'save_results', 'load_results', 'headline_table', 'perf_opt_env']
 
 # %% ../nbs/00_core.ipynb #287d834a
 CPU_FLAGS = ('fma', 'avx2', 'avx512f', 'avx512_bf16', 'amx_tile', 'amx_bf16', 'amx_int8')
@@ -308,10 +308,21 @@ def _jsonable(o):
     if hasattr(o, 'as_dict'): return o.as_dict()
     raise TypeError(f"cannot store {type(o).__name__} in results JSON")
 
+def git_commit(cwd=None) -> dict:
+    "The commit the code was measured at, and whether the package or notebooks had uncommitted changes (None outside git)."
+    def git(*args):
+        r = subprocess.run(['git', *args], cwd=cwd, capture_output=True, text=True)
+        return r.stdout.strip() if r.returncode == 0 else None
+    try: commit = git('rev-parse', 'HEAD')
+    except FileNotFoundError: return dict(commit=None, dirty=None)  # no git installed
+    if commit is None: return dict(commit=None, dirty=None)
+    return dict(commit=commit, dirty=bool(git('status', '--porcelain', '--', 'perf_opt', 'nbs/*.ipynb')))
+
 def save_results(name: str, data: dict, env: dict | None = None) -> Path:
-    "Atomically write `data` plus the env report and a timestamp to `results_dir()/name.json`."
+    "Atomically write `data` plus the env report, the git commit and a timestamp to `results_dir()/name.json`."
     if not name or '/' in name: raise ValueError(f"results name must be a plain file stem, got {name!r}")
-    doc = dict(name=name, created=time.strftime('%Y-%m-%dT%H:%M:%S%z'), env=dict(env or env_report()), data=data)
+    doc = dict(name=name, created=time.strftime('%Y-%m-%dT%H:%M:%S%z'), **git_commit(results_dir().parent.parent),
+               env=dict(env or env_report()), data=data)
     path = results_dir() / f'{name}.json'
     with atomic_write(path, 'w') as f: json.dump(doc, f, indent=1, default=_jsonable)
     return path
@@ -332,6 +343,7 @@ def headline_table(names=None) -> str:
         hw = EnvReport(doc['env']).summary() if 'gpus' in doc['env'] else '?'
         for h in doc['data'].get('headline', []):
             ratio = '—' if h.get('ratio') is None else f"{h['ratio']:.2f}x"
+            if h.get('iqr'): ratio += f" (IQR {h['iqr'][0]:.2f}-{h['iqr'][1]:.2f})"
             rows.append(f"| {doc['name']} | {h['what']} | {h['baseline']} | {h['optimized']} | {ratio} | {hw} |")
     if not rows: return 'No measurements yet: run the notebooks with `nbdev_test --flags slow`.'
     return '| notebook | measured | baseline | optimized | ratio | hardware |\n|---|---|---|---|---|---|\n' + '\n'.join(rows)
