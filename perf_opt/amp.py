@@ -43,10 +43,10 @@ def precision_plan(precision: str = 'auto', device=None) -> PrecisionPlan:
     return PrecisionPlan(dev.type, torch.float16, True, 'fp16 needs loss scaling' + ('' if cuda else ' (on the CPU: correct but slow; for testing)'))
 
 # %% ../nbs/03_amp.ipynb #bb84fbb0
-def autoencoder_loss(model, batch):
-    "The poetry autoencoder's loss on a batch dict, computed in fp32 from autocast outputs."
+def autoencoder_loss(model, batch, packed: bool = False):
+    "The poetry autoencoder's loss on a batch dict (packed or padded RNN input), computed in fp32 from autocast outputs."
     tf = model.training and random.random() < model.cfg.teacher_forcing  # drawn here, outside a compiled forward
-    recon, z, target = model(batch['tokens'], batch['lengths'], teacher_forcing=tf)
+    recon, z, target = model(batch['tokens'], batch['lengths'], packed=packed, teacher_forcing=tf)
     return reconstruction_loss(recon.float(), target.float(), batch['lengths'], z.float(), model.cfg.latent_l2)
 
 class TrainStep:

@@ -78,11 +78,11 @@ def set_rng_state(state: dict):
     if state.get('cuda') is not None and torch.cuda.is_available(): torch.cuda.set_rng_state_all(state['cuda'])
 
 def training_state(model, optimizer, step: int, scheduler=None, scaler=None, sampler=None, **extra) -> dict:
-    "Everything needed to resume: model, optimizer, scheduler, scaler, RNGs, the sampler's position, step and `extra`."
+    "Everything to resume: model, optimizer, scheduler, scaler, RNGs, the sampler's position (sampler or its state dict), step, `extra`."
+    if sampler is not None and not isinstance(sampler, dict): sampler = sampler.state_dict()
     return dict(model=model.state_dict(), optimizer=optimizer.state_dict(), step=step, rng=rng_state(),
                 scheduler=scheduler.state_dict() if scheduler is not None else None,
-                scaler=scaler.state_dict() if scaler is not None else None,
-                sampler=sampler.state_dict() if sampler is not None else None, extra=extra)
+                scaler=scaler.state_dict() if scaler is not None else None, sampler=sampler, extra=extra)
 
 # %% ../nbs/06_async_io.ipynb #ef6f91e1
 _CKPT = re.compile(r'^ckpt-(\d+)\.pt$')
