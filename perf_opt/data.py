@@ -136,15 +136,21 @@ class Vocab:
         return cls(['<pad>', '<unk>'] + keep[:max_size])
 
 # %% ../nbs/01_data.ipynb #4887af03
-def embedding_matrix(vocab: Vocab, words: list, vectors: np.ndarray) -> np.ndarray:
-    "Float32 (len(vocab), dim) rows of `vectors` for `vocab`: zeros for `<pad>` and unknown words, the mean vector for `<unk>`."
-    index = {w: i for i, w in enumerate(words)}
-    out = np.zeros((len(vocab), vectors.shape[1]), dtype=np.float32)
-    rows = [(i, index[w]) for i, w in enumerate(vocab.itos) if w in index]
+def embedding_matrix(vocab, words: list, vectors: np.ndarray, missing: str = 'zeros', scale: float = 0.1, seed: int = 0,
+                     index: dict | None = None) -> np.ndarray:
+    "Float32 (len(vocab), dim) rows of `vectors` for `vocab` (a `Vocab` or tokens): `<pad>` zeros, `<unk>` the mean vector, other absent words zeros (or N(0, `scale`))."
+    if missing not in ('zeros', 'random'): raise ValueError(f"missing must be 'zeros' or 'random', got {missing!r}")
+    tokens = vocab.itos if isinstance(vocab, Vocab) else list(vocab)
+    index = index if index is not None else {w: i for i, w in enumerate(words)}
+    out = np.zeros((len(tokens), vectors.shape[1]), dtype=np.float32)
+    if missing == 'random': out[:] = np.random.default_rng(seed).normal(0, scale, out.shape)
+    rows = [(i, index[w]) for i, w in enumerate(tokens) if w in index]
     if rows:
         dst, src = map(list, zip(*rows))
         out[dst] = vectors[src]
-    out[Vocab.UNK] = vectors.mean(0)
+    for i, w in enumerate(tokens):
+        if w == '<pad>': out[i] = 0
+        elif w == '<unk>' and w not in index: out[i] = vectors.mean(0)
     return out
 
 # %% ../nbs/01_data.ipynb #545d32a2

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from .core import atomic_write, cache_dir
+from .data import embedding_matrix
 
 # %% ../nbs/04_glove.ipynb #a01881e0
 class GloVe:
@@ -33,14 +34,8 @@ class GloVe:
     def __len__(self): return len(self.vectors)
     def __getitem__(self, word: str) -> np.ndarray: return self.vectors[self.stoi[word]]
     def embedding_matrix(self, vocab, missing: str = 'zeros', scale: float = 0.1, seed: int = 0) -> np.ndarray:
-        "Float32 (len(vocab), dim) rows for `vocab`; absent words get zeros, or N(0, `scale`) if `missing='random'`."
-        if missing not in ('zeros', 'random'): raise ValueError(f"missing must be 'zeros' or 'random', got {missing!r}")
-        out = np.zeros((len(vocab), self.dim), np.float32)
-        if missing == 'random': out[:] = np.random.default_rng(seed).normal(0, scale, out.shape)
-        rows = [(i, self.stoi[w]) for i, w in enumerate(vocab) if w in self.stoi]
-        if rows:
-            dst, src = map(list, zip(*rows)); out[dst] = self.vectors[src]
-        return out
+        "`data.embedding_matrix` for `vocab` (a `Vocab` or tokens): `<pad>` zeros, `<unk>` the mean, other absent words zeros or N(0, `scale`)."
+        return embedding_matrix(vocab, self.words, self.vectors, missing, scale, seed, index=self.stoi)
 
 # %% ../nbs/04_glove.ipynb #841a286f
 def _fail(path, lineno, msg): raise ValueError(f"{path}:{lineno}: {msg}")
