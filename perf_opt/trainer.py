@@ -7,7 +7,7 @@ __all__ = ['BATCHING', 'PRECISIONS', 'OPTIMIZERS', 'SCHEDULERS', 'PRESETS', 'TAS
            'TaskData', 'Task', 'PoetryTask', 'make_sampler', 'make_loader', 'make_optimizer', 'make_scheduler',
            'RunState', 'stop_on_signals', 'fit', 'apply_sets', 'train_parser', 'config_from_args', 'perf_opt_train']
 
-# %% ../nbs/09_trainer.ipynb #34d80a68
+# %% ../nbs/09_trainer.ipynb #05188a02
 import argparse, contextlib, csv, json, resource, signal, sys, time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -28,7 +28,7 @@ from .async_io import AsyncCheckpointer, AsyncDataPrefetcher, load_checkpoint, r
 from .bucketing import BucketingSampler, DynamicBatchSampler
 from .profiling import GPUMonitor, ProfilerContext
 
-# %% ../nbs/09_trainer.ipynb #a11ed237
+# %% ../nbs/09_trainer.ipynb #5e2066fa
 BATCHING = ('pad_global', 'pad_batch', 'bucket', 'token_budget')
 PRECISIONS = ('fp32', 'bf16', 'fp16', 'auto')
 OPTIMIZERS = ('adam', 'adamw', 'sgd')
@@ -80,7 +80,7 @@ class TrainConfig:
     device: str = 'auto'
     model: dict = field(default_factory=dict)  # the task's model options, e.g. {"hidden": 256}
 
-# %% ../nbs/09_trainer.ipynb #836b54a4
+# %% ../nbs/09_trainer.ipynb #7c81b502
 def _int(lo=None, none=False):
     ok = lambda v: (none and v is None) or (isinstance(v, int) and not isinstance(v, bool) and (lo is None or v >= lo))
     return ok, ('None or ' if none else '') + 'an int' + (f' >= {lo}' if lo is not None else '')
@@ -117,7 +117,7 @@ def _validated(self) -> 'TrainConfig':
     return self
 TrainConfig.validated = _validated
 
-# %% ../nbs/09_trainer.ipynb #8a225673
+# %% ../nbs/09_trainer.ipynb #6892e509
 def _from_dict(cls, d: dict, source: str = 'config') -> 'TrainConfig':
     "A validated config from a dict; an unknown key is an error naming it."
     if not isinstance(d, dict): raise ConfigError(f"{source}: expected a JSON object of TrainConfig fields, got {type(d).__name__}")
@@ -148,7 +148,7 @@ def _updated(self, **changes) -> 'TrainConfig':
 TrainConfig.from_dict, TrainConfig.from_json = classmethod(_from_dict), classmethod(_from_json)
 TrainConfig.to_json, TrainConfig.updated = _to_json, _updated
 
-# %% ../nbs/09_trainer.ipynb #7d6c2887
+# %% ../nbs/09_trainer.ipynb #903b9983
 def _naive(cls, **changes) -> 'TrainConfig':
     "01_baseline's loop, as the seed documents wrote it."
     return cls(batching='pad_global', batch_size=64, token_cache=False, num_workers=0, precision='fp32', max_grad_norm=None,
@@ -168,7 +168,7 @@ def preset(name: str, **changes) -> TrainConfig:
 
 TrainConfig.naive, TrainConfig.optimized = classmethod(_naive), classmethod(_optimized)
 
-# %% ../nbs/09_trainer.ipynb #c62d755c
+# %% ../nbs/09_trainer.ipynb #9bd81ee5
 @dataclass
 class TaskData:
     "A task's datasets, the length of every training sequence, and the collate functions."
@@ -188,7 +188,7 @@ class Task(Protocol):
     def loss(self, model, batch) -> torch.Tensor: ...
     def evaluate(self, model, loader, device) -> dict: ...
 
-# %% ../nbs/09_trainer.ipynb #1bf7d0e6
+# %% ../nbs/09_trainer.ipynb #c7b034bd
 class PoetryTask:
     "The poetry RNN autoencoder on the Gutenberg Poetry Corpus; quality is the free-running cosine similarity."
     name, metric, higher_is_better = 'poetry', 'cosine', True
@@ -215,7 +215,7 @@ class PoetryTask:
 
 TASKS = {'poetry': PoetryTask}
 
-# %% ../nbs/09_trainer.ipynb #1a66e74f
+# %% ../nbs/09_trainer.ipynb #9f3991f1
 def make_sampler(cfg: TrainConfig, lengths, rank: int = 0, world_size: int = 1):
     "The batch sampler `cfg.batching` asks for, seeded with `cfg.seed`."
     if cfg.batching == 'token_budget':
@@ -250,7 +250,7 @@ def make_scheduler(optimizer, cfg: TrainConfig, higher_is_better: bool = True):
     if cfg.scheduler == 'cyclical': return CyclicalLR(optimizer, cfg.lr * 0.1, cfg.lr, step_size_up=max(n // 8, 1))
     return AdaptiveLRScheduler(optimizer, mode='max' if higher_is_better else 'min')  # on the quality metric, per evaluation
 
-# %% ../nbs/09_trainer.ipynb #f6d05ceb
+# %% ../nbs/09_trainer.ipynb #6bf1432e
 @dataclass
 class RunState:
     "What the loop tracks besides the model; saved in every checkpoint."
@@ -258,7 +258,7 @@ class RunState:
     consumed: int = 0          # batches of this epoch trained on
     sequences: int = 0
     tokens: int = 0
-    train_s: float = 0.0       # seconds in the data and step phases, earlier runs included
+    train_s: float = 0.0       # seconds in the data and compute phases, earlier runs included
     wall_s: float = 0.0        # wall seconds of earlier runs (before a resume)
     best: float | None = None
     best_step: int = 0
@@ -276,7 +276,7 @@ def stop_on_signals():
     finally:
         for s, h in old.items(): signal.signal(s, h)
 
-# %% ../nbs/09_trainer.ipynb #6eb625e1
+# %% ../nbs/09_trainer.ipynb #eca10548
 _RESUME_FREE = {'max_steps', 'time_budget', 'log_every', 'eval_every', 'checkpoint_every', 'keep_last', 'async_checkpoint',
                 'profile', 'monitor', 'tensorboard', 'patience', 'min_delta', 'restore_best', 'num_workers', 'prefetch_factor',
                 'persistent_workers', 'pin_memory'}
@@ -330,7 +330,7 @@ def _checkpoint(run, n: int):
         if not run.cfg.async_checkpoint: run.ck.wait()
     run.saved_at = n
 
-# %% ../nbs/09_trainer.ipynb #390b998f
+# %% ../nbs/09_trainer.ipynb #e6f558bc
 def _restore(run):
     "Continue from the newest checkpoint in `run.ck`: model, optimizer, scheduler, scaler, sampler, RNGs and the run state."
     resume(run.ck.dir, run.model, run.optimizer, run.scheduler, run.step.scaler, run.sampler)
@@ -345,9 +345,9 @@ class _Run:
     def __init__(self, **kw): self.__dict__.update(kw)
     def train_s(self) -> float:
         r = self.sb.report()
-        return self.st_train_s0 + sum(r.get(k, {}).get('seconds', 0.0) for k in ('data', 'step'))
+        return self.st_train_s0 + sum(r.get(k, {}).get('seconds', 0.0) for k in ('data', 'compute'))  # not eval or checkpoints
 
-# %% ../nbs/09_trainer.ipynb #c7c52097
+# %% ../nbs/09_trainer.ipynb #5998df1e
 def fit(task, cfg: TrainConfig, out, resume: bool = False, preset: str | None = None, progress: bool = True) -> dict:
     "Train `task` under `cfg`; writes config.json, metrics.csv, summary.json, best.pt and checkpoints/ into `out`."
     cfg, out = cfg.validated(), Path(out)
@@ -394,10 +394,10 @@ def fit(task, cfg: TrainConfig, out, resume: bool = False, preset: str | None = 
             while reason is None:
                 with run.sb.phase('data'): batch = next(batches, None)
                 if batch is None:  # end of the epoch: leftover micro-batches make one last step, then the next epoch
-                    with run.sb.phase('step'): stepped = step.flush()
+                    with run.sb.phase('compute'): stepped = step.flush()
                     if not stepped: break
                 else:
-                    with run.sb.phase('step'): stepped = step(batch)
+                    with run.sb.phase('compute'): stepped = step(batch)
                     st.consumed += 1; st.sequences += len(batch['lengths']); st.tokens += int(batch['lengths'].sum())
                     if not stepped: continue
                 # -- one optimizer step done: log, evaluate, checkpoint, decide whether to stop
@@ -418,7 +418,7 @@ def fit(task, cfg: TrainConfig, out, resume: bool = False, preset: str | None = 
     bar.close()
     return _finish(run, n, reason or 'max_steps', csv_log, text_log, tb, monitor, preset, compile_note, prof)
 
-# %% ../nbs/09_trainer.ipynb #cf204fcd
+# %% ../nbs/09_trainer.ipynb #ef220925
 class _MetricsCSV:
     "metrics.csv: rewritten from `rows` (a resume), then appended a row at a time; columns grow as evaluations add metrics."
     def __init__(self, path: Path, rows: list):
@@ -471,7 +471,7 @@ def _finish(run, n, reason, csv_log, text_log, tb, monitor, preset, compile_note
     with atomic_write(run.out / 'summary.json', 'w') as f: json.dump(summary, f, indent=1, default=str)
     return summary
 
-# %% ../nbs/09_trainer.ipynb #168e19ec
+# %% ../nbs/09_trainer.ipynb #914ea512
 class _Parser(argparse.ArgumentParser):
     "argparse that reports a bad argument in one line and exits 2 (no usage dump)."
     def error(self, message): self.exit(2, f"{self.prog}: error: {message}\n")
