@@ -150,7 +150,7 @@ TrainConfig.to_json, TrainConfig.updated = _to_json, _updated
 
 # %% ../nbs/09_trainer.ipynb #903b9983
 def _naive(cls, **changes) -> 'TrainConfig':
-    "01_baseline's loop, as the seed documents wrote it."
+    "01b_baseline's loop, as the seed documents wrote it."
     return cls(batching='pad_global', batch_size=64, token_cache=False, num_workers=0, precision='fp32', max_grad_norm=None,
                optimizer='adam', lr=1e-3, scheduler=None, log_every=1, async_checkpoint=False).updated(**changes)
 
