@@ -60,7 +60,7 @@ class TrainStep:
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.plan.scaler)
         self._scale = self.scaler.get_scale()  # the scale as a Python float, re-read once per fp16 step
         self.accumulate, self.max_grad_norm = accumulate, max_grad_norm
-        self.micro = self.pending = self.steps = self.skipped = 0
+        self.pending = self.steps = self.skipped = 0  # micro-batches since the last step; optimizer steps taken, skipped
         self._loss_sum, self._loss_n = torch.zeros((), device=self.device), 0
         self.last_grad_norm = None
 
@@ -71,7 +71,7 @@ class TrainStep:
             loss = self.loss_fn(self.model, batch)
         self._loss_sum += loss.detach(); self._loss_n += 1
         self.scaler.scale(loss / self.accumulate).backward()
-        self.micro += 1; self.pending += 1
+        self.pending += 1
         if self.pending < self.accumulate: return False
         self._optimizer_step()
         return True
@@ -102,11 +102,21 @@ class TrainStep:
             if self.scheduler is not None: self.scheduler.step()
         else: self.skipped += 1
 
-    def mean_loss(self, reset: bool = True) -> float:
-        "Mean loss over the micro-batches since the last reset (one device sync)."
-        v = (self._loss_sum / max(self._loss_n, 1)).item()
+    def mean_loss(self, reset: bool = True) -> float | None:
+        "Mean loss over the micro-batches since the last reset (one device sync); None if there were none."
+        if self._loss_n == 0: return None
+        v = (self._loss_sum / self._loss_n).item()
         if reset: self._loss_sum.zero_(); self._loss_n = 0
         return v
+
+    def state_dict(self) -> dict:
+        "Step counters and the loss tracked since the last `mean_loss`, for exact resume (the GradScaler saves its own)."
+        return dict(steps=self.steps, skipped=self.skipped, pending=self.pending, loss_sum=self._loss_sum, loss_n=self._loss_n)
+
+    def load_state_dict(self, state: dict):
+        "Restore what `state_dict` saved; call after loading the scaler's state."
+        self.steps, self.skipped, self.pending, self._loss_n = state['steps'], state['skipped'], state['pending'], state['loss_n']
+        self._loss_sum.copy_(state['loss_sum']); self._scale = self.scaler.get_scale()
 
 # %% ../nbs/03_amp.ipynb #0468630f
 def fast_backends(device=None) -> dict:

@@ -323,8 +323,8 @@ def _checkpoint(run, n: int):
     run.st.train_s = run.train_s()
     wall = run.st.wall_s + time.perf_counter() - run.started  # a resumed run's clock goes on from here
     state = training_state(run.model, run.optimizer, n, run.scheduler, run.step.scaler,
-                           run.sampler.state_dict(consumed=run.st.consumed), run=asdict(run.st) | dict(wall_s=wall), steps=run.step.steps,
-                           skipped=run.step.skipped, loss_sum=run.step._loss_sum, loss_n=run.step._loss_n)
+                           run.sampler.state_dict(consumed=run.st.consumed), run=asdict(run.st) | dict(wall_s=wall),
+                           train_step=run.step.state_dict())
     with run.sb.phase('checkpoint'):
         run.ck.save(state, n)
         if not run.cfg.async_checkpoint: run.ck.wait()
@@ -336,8 +336,7 @@ def _restore(run):
     resume(run.ck.dir, run.model, run.optimizer, run.scheduler, run.step.scaler, run.sampler)
     extra = load_checkpoint(run.ck.dir)['extra']
     run.st = RunState(**extra['run'])
-    run.step.steps, run.step.skipped, run.step._loss_n = extra['steps'], extra['skipped'], extra['loss_n']
-    run.step._loss_sum.copy_(extra['loss_sum']); run.step._scale = run.step.scaler.get_scale()
+    run.step.load_state_dict(extra['train_step'])
     run.saved_at = run.step.steps + run.step.skipped
 
 class _Run:
@@ -450,7 +449,8 @@ def _finish(run, n, reason, csv_log, text_log, tb, monitor, preset, compile_note
     "Final evaluation, best weights back after early stopping, last checkpoint, summary.json."
     cfg, st, task = run.cfg, run.st, run.task
     last = csv_log.rows[-1] if csv_log.rows else {}
-    final_loss = run.step.mean_loss() if run.step._loss_n else last.get('loss')
+    final_loss = run.step.mean_loss()
+    if final_loss is None: final_loss = last.get('loss')  # no micro-batch since the last row
     final = {k: v for k, v in last.items() if k.startswith('val_')} if last.get('step') == n else {}
     if not final: final = _evaluate(run, n)
     restored = reason == 'early_stopping' and cfg.restore_best and (run.out / 'best.pt').exists()
