@@ -71,6 +71,7 @@ class TrainConfig:
     async_checkpoint: bool = True
     keep_last: int = 2
     patience: int | None = None       # early stopping: evaluations without improvement
+    target: float | None = None       # stop when the validation metric reaches this (time to quality)
     min_delta: float = 0.0
     restore_best: bool = True
     profile: bool = False             # torch.profiler window, traces in out/profile             (08)
@@ -101,7 +102,7 @@ _RULES = dict(n_lines=_int(1, none=True), batching=_one_of(BATCHING), batch_size
               grad_checkpointing=_BOOL, threads=_int(1, none=True), optimizer=_one_of(OPTIMIZERS), lr=_num(0, strict=True),
               weight_decay=_num(0), scheduler=_one_of(SCHEDULERS), warmup_steps=_int(0), max_steps=_int(1),
               time_budget=_num(0, none=True, strict=True), log_every=_int(1), eval_every=_int(0), eval_sequences=_int(1),
-              checkpoint_every=_int(0), async_checkpoint=_BOOL, keep_last=_int(1), patience=_int(1, none=True),
+              checkpoint_every=_int(0), async_checkpoint=_BOOL, keep_last=_int(1), patience=_int(1, none=True), target=_num(none=True),
               min_delta=_num(0), restore_best=_BOOL, profile=_BOOL, monitor=_BOOL, tensorboard=_BOOL, seed=_int(0),
               device=((lambda v: isinstance(v, str) and (v in ('auto', 'cpu') or v.startswith('cuda'))), "'auto', 'cpu' or 'cuda[:N]'"),
               model=((lambda v: isinstance(v, dict)), 'a JSON object of model options'))
@@ -263,6 +264,8 @@ class RunState:
     best: float | None = None
     best_step: int = 0
     bad_evals: int = 0
+    target_s: float | None = None  # wall seconds when the validation metric first reached `cfg.target`
+    target_step: int | None = None
     rows: list = field(default_factory=list)
 
 @contextlib.contextmanager
@@ -278,7 +281,7 @@ def stop_on_signals():
 
 # %% ../nbs/09_trainer.ipynb #eca10548
 _RESUME_FREE = {'max_steps', 'time_budget', 'log_every', 'eval_every', 'checkpoint_every', 'keep_last', 'async_checkpoint',
-                'profile', 'monitor', 'tensorboard', 'patience', 'min_delta', 'restore_best', 'num_workers', 'prefetch_factor',
+                'profile', 'monitor', 'tensorboard', 'patience', 'target', 'min_delta', 'restore_best', 'num_workers', 'prefetch_factor',
                 'persistent_workers', 'pin_memory'}
 
 def _open_checkpoints(cfg: TrainConfig, out: Path, resume: bool) -> AsyncCheckpointer:
@@ -306,7 +309,7 @@ def _metrics_row(run, n: int) -> dict:
     return row
 
 def _evaluate(run, n: int) -> dict:
-    "Evaluate, step a plateau scheduler, track the best value (saving its weights) and count evaluations without gain."
+    "Evaluate, step a plateau scheduler, track the best value (saving its weights), count evaluations without gain, note the target."
     task, cfg, st = run.task, run.cfg, run.st
     with run.sb.phase('eval'): m = task.evaluate(run.model, run.val_loader, run.device)
     value = m[task.metric]
@@ -316,6 +319,8 @@ def _evaluate(run, n: int) -> dict:
         st.best, st.best_step, st.bad_evals = float(value), n, 0
         with atomic_write(run.out / 'best.pt') as f: torch.save({k: v.detach().cpu() for k, v in run.model.state_dict().items()}, f)
     else: st.bad_evals += 1
+    if cfg.target is not None and st.target_s is None and (value >= cfg.target if task.higher_is_better else value <= cfg.target):
+        st.target_s, st.target_step = st.wall_s + time.perf_counter() - run.started, n  # time to quality, evaluation included
     return {f'val_{k}': float(v) for k, v in m.items()}
 
 def _checkpoint(run, n: int):
@@ -407,6 +412,7 @@ def fit(task, cfg: TrainConfig, out, resume: bool = False, preset: str | None = 
                     csv_log.add(row); _write_log_line(text_log, row, tb)
                     bar.set_postfix(loss=f"{row['loss']:.4f}", seq_s=f"{row['seq_per_s']:.0f}", refresh=False)
                 if cfg.patience and st.bad_evals >= cfg.patience: reason = 'early_stopping'
+                elif st.target_s is not None: reason = 'target'
                 elif n >= cfg.max_steps: reason = 'max_steps'
                 elif cfg.time_budget and st.wall_s + time.perf_counter() - started >= cfg.time_budget: reason = 'time_budget'
                 elif signals: reason = f'signal {signals[0]}'
@@ -463,7 +469,7 @@ def _finish(run, n, reason, csv_log, text_log, tb, monitor, preset, compile_note
                    skipped_steps=run.step.skipped, epochs=st.epoch, sequences=st.sequences, tokens=st.tokens, wall_s=wall,
                    train_s=st.train_s, seq_per_s=st.sequences / max(st.train_s, 1e-9), tokens_per_s=st.tokens / max(st.train_s, 1e-9),
                    final_loss=final_loss, final_eval=final, best=dict(metric=f'val_{task.metric}', value=st.best, step=st.best_step),
-                   restored_best=restored, world_size=1, device=str(run.device),
+                   restored_best=restored, time_to_target_s=st.target_s, target_step=st.target_step, world_size=1, device=str(run.device),
                    compile=compile_note, breakdown=run.sb.report(), peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                    peak_cuda_mib=torch.cuda.max_memory_allocated(run.device) / 2**20 if run.device.type == 'cuda' else None,
                    checkpoints=[p.name for p in run.ck.checkpoints()], profile_traces=[str(p) for p in prof.traces],
