@@ -8,7 +8,7 @@ __all__ = ['OPTIMIZATIONS', 'QUICK', 'PHASES', 'CSV_COLUMNS', 'Optimization', 'B
            'best_config', 'recommendation', 'summary_markdown', 'plot_comparison', 'write_outputs', 'bench_parser',
            'perf_opt_bench']
 
-# %% ../nbs/12_bench.ipynb #dc4ebc24
+# %% ../nbs/12_bench.ipynb #04c3f9f3
 import argparse, csv, math, shutil, sys, tempfile, threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 from .core import EnvReport, atomic_write, env_report, git_commit
 from .trainer import TASKS, ConfigError, TrainConfig, _Parser, fit
 
-# %% ../nbs/12_bench.ipynb #8aae0c62
+# %% ../nbs/12_bench.ipynb #b7221d3d
 @dataclass(frozen=True)
 class Optimization:
     "One optimization: the `TrainConfig` fields it sets on top of `naive()`, what it does, and where it can act."
@@ -47,7 +47,7 @@ OPTIMIZATIONS = (
                  in_optimized=False, devices=('cuda',)),
 )
 
-# %% ../nbs/12_bench.ipynb #d6921a1c
+# %% ../nbs/12_bench.ipynb #832c4a30
 @dataclass(frozen=True)
 class BenchConfig:
     "A configuration of the ablation: its name, its kind, the optimization it isolates and the `TrainConfig` it runs."
@@ -83,7 +83,7 @@ def unmeasured(device: str = 'cpu') -> list[Optimization]:
     "The optimizations that cannot act on `device` (reported, not run)."
     return [o for o in OPTIMIZATIONS if device.split(':')[0] not in o.devices]
 
-# %% ../nbs/12_bench.ipynb #909dcdcf
+# %% ../nbs/12_bench.ipynb #d798ecd0
 @dataclass
 class BenchSettings:
     "How long and how often: corpus slice, sequences per run, repeats; with `target`, time-to-quality runs."
@@ -98,16 +98,16 @@ class BenchSettings:
 
 QUICK = BenchSettings(n_lines=20_000, sequences=512, repeats=2, eval_sequences=64)
 
-def run_config(cfg: TrainConfig, s: BenchSettings) -> TrainConfig:
-    "`cfg` as one benchmark run under `s`: a throughput run, or a time-to-quality run when `s.target` is set."
+def run_config(cfg: TrainConfig, s: BenchSettings, round: int = 0) -> TrainConfig:
+    "`cfg` as one run under `s`: throughput (same seed every round), or time to quality (seed + round) when `s.target` is set."
     common = dict(n_lines=s.n_lines, eval_sequences=s.eval_sequences, keep_last=1, patience=None)
-    if s.target is not None:
-        return cfg.updated(**common, target=s.target, time_budget=s.budget, checkpoint_every=0,
+    if s.target is not None:  # time to quality varies with the seed, as MLPerf's does: each round draws another
+        return cfg.updated(**common, seed=cfg.seed + max(round, 0), target=s.target, time_budget=s.budget, checkpoint_every=0,
                            eval_every=max(1, round(s.eval_interval / cfg.batch_size)))
     steps = max(1, math.ceil(s.sequences / cfg.batch_size))
     return cfg.updated(**common, max_steps=steps, eval_every=0, checkpoint_every=max(1, (steps - 1) // 2))
 
-# %% ../nbs/12_bench.ipynb #4380c603
+# %% ../nbs/12_bench.ipynb #25ae5a02
 class PeakRSS:
     "Peak resident memory of this process (MiB) while the block runs, sampled by a thread every `interval` seconds."
     def __init__(self, interval: float = 0.01): self.interval, self.peak, self.proc = interval, 0.0, psutil.Process()
@@ -123,9 +123,9 @@ class PeakRSS:
 
 PHASES = ('data', 'compute', 'checkpoint')  # the training loop's time; set-up and the final evaluation are not in it
 
-def measure_run(task, bc: BenchConfig, s: BenchSettings, out, device: str = 'cpu') -> dict:
+def measure_run(task, bc: BenchConfig, s: BenchSettings, out, device: str = 'cpu', round: int = 0) -> dict:
     "Train `bc` once under `s` into `out`; its throughput over the training loop, time per phase, peak memory, time to quality."
-    cfg = run_config(bc.cfg, s).updated(device=device)
+    cfg = run_config(bc.cfg, s, round).updated(device=device)
     cuda = device.startswith('cuda')
     if cuda: torch.cuda.reset_peak_memory_stats(device)
     with PeakRSS() as mem: r = fit(task, cfg, out, preset=bc.name, progress=False)
@@ -136,7 +136,7 @@ def measure_run(task, bc: BenchConfig, s: BenchSettings, out, device: str = 'cpu
                 peak_mem_mb=r['peak_cuda_mib'] if cuda else mem.peak, steps=r['steps'], sequences=r['sequences'],
                 time_to_quality_s=r['time_to_target_s'], final_eval=r['final_eval'], stopped=r['stopped'])
 
-# %% ../nbs/12_bench.ipynb #96654438
+# %% ../nbs/12_bench.ipynb #bb0815b2
 def run_ablation(task, configs: list, s: BenchSettings, device: str = 'cpu', progress: bool = True) -> list[dict]:
     "Run every configuration `s.repeats` times, interleaved (alternate rounds reversed), after `s.warmup` uncounted rounds."
     records, rounds = [], range(-s.warmup, s.repeats)
@@ -146,13 +146,13 @@ def run_ablation(task, configs: list, s: BenchSettings, device: str = 'cpu', pro
             for bc in (configs if r % 2 == 0 else configs[::-1]):
                 bar.set_postfix_str(f"round {r + 1}/{s.repeats} {bc.name}" if r >= 0 else f"warm-up {bc.name}")
                 out = Path(tmp) / f'{bc.name}-{r + s.warmup}'
-                rec = measure_run(task, bc, s, out, device)
+                rec = measure_run(task, bc, s, out, device, r)
                 shutil.rmtree(out, ignore_errors=True)
                 if r >= 0: records.append(rec | dict(round=r))
                 bar.update()
     return records
 
-# %% ../nbs/12_bench.ipynb #429cb5f3
+# %% ../nbs/12_bench.ipynb #b177f0fa
 def _q(x) -> tuple: return tuple(float(v) for v in np.percentile(np.asarray(x, float), [25, 50, 75]))
 
 def _paired(records, a: str, b: str) -> list:
@@ -184,7 +184,7 @@ def summarize(records: list, configs: list, device: str = 'cpu') -> list[dict]:
         rows.append(row)
     return rows
 
-# %% ../nbs/12_bench.ipynb #adf0cd3f
+# %% ../nbs/12_bench.ipynb #8c82bdfe
 CSV_COLUMNS = ('config', 'kind', 'optimization', 'seq_per_s', 'seq_per_s_iqr', 'seq_per_s_q1', 'seq_per_s_q3', 'tokens_per_s',
                'tokens_per_s_iqr', 'speedup', 'speedup_q1', 'speedup_q3', 'vs_all', 'vs_all_q1', 'vs_all_q3', 'step_ms',
                'data_ms', 'compute_ms', 'checkpoint_ms', 'peak_mem_mb', 'device', 'repeats')
@@ -204,7 +204,7 @@ def best_config(rows: list) -> dict:
 
 def _verdict(q1: float, q3: float) -> str: return 'pays' if q1 > 1 else 'costs' if q3 < 1 else 'within noise'
 
-# %% ../nbs/12_bench.ipynb #8b1482b4
+# %% ../nbs/12_bench.ipynb #e3356ecb
 def recommendation(rows: list, device: str = 'cpu') -> list[str]:
     "The findings as Markdown bullet points, each read off the rows by a fixed rule."
     by, best = {r['config']: r for r in rows}, best_config(rows)
@@ -234,7 +234,7 @@ def recommendation(rows: list, device: str = 'cpu') -> list[str]:
                            + ', '.join(f"`{o.name}`" for o in missing) + '.')
     return out
 
-# %% ../nbs/12_bench.ipynb #8acbbce7
+# %% ../nbs/12_bench.ipynb #c883210f
 def summary_markdown(rows: list, env: dict, settings: BenchSettings, task: str, device: str = 'cpu') -> str:
     "performance_summary.md: the machine, the settings, the table, and the recommendation."
     ttq = any('time_to_quality_s' in r for r in rows)
@@ -254,7 +254,7 @@ def summary_markdown(rows: list, env: dict, settings: BenchSettings, task: str, 
                      f"{p['checkpoint']:.0f} | {r['peak_mem_mb']:.0f} |{cell}")
     return '\n'.join(lines + ['', '## Reading', ''] + [f"- {b}" for b in recommendation(rows, device)]) + '\n'
 
-# %% ../nbs/12_bench.ipynb #62066403
+# %% ../nbs/12_bench.ipynb #a28e2398
 def plot_comparison(rows: list, title: str = ''):
     "benchmark_comparison.png's figure: speedup bars with IQR whiskers, and time per 1,000 sequences by phase."
     import matplotlib.pyplot as plt
@@ -272,7 +272,7 @@ def plot_comparison(rows: list, title: str = ''):
     fig.suptitle(title, fontsize=9); fig.tight_layout()
     return fig
 
-# %% ../nbs/12_bench.ipynb #6dcb3053
+# %% ../nbs/12_bench.ipynb #c13503c9
 def write_outputs(rows: list, out, env: dict, settings: BenchSettings, task: str, device: str = 'cpu') -> dict:
     "Write benchmark_results.csv, performance_summary.md, benchmark_comparison.png and recommended_config.json into `out`."
     import matplotlib.pyplot as plt
@@ -288,7 +288,7 @@ def write_outputs(rows: list, out, env: dict, settings: BenchSettings, task: str
     cfg.to_json(paths['config'])
     return paths
 
-# %% ../nbs/12_bench.ipynb #7fc0e10b
+# %% ../nbs/12_bench.ipynb #6237d080
 def bench_parser() -> argparse.ArgumentParser:
     "The argument parser of `perf_opt_bench`."
     p = _Parser(prog='perf_opt_bench', description='Which optimizations pay off for this model on this hardware, alone and together?')
@@ -301,7 +301,7 @@ def bench_parser() -> argparse.ArgumentParser:
     p.add_argument('--budget', type=float, default=600.0, metavar='SECONDS', help='cap on each time-to-quality run (default 600)')
     p.add_argument('--device', help='cpu | cuda (default: cuda when available)')
     p.add_argument('--n-lines', type=int, help='poem corpus slice (lines)'); p.add_argument('--sequences', type=int, help='sequences per run')
-    p.add_argument('--warmup', type=int, help='uncounted rounds first (default 1)')
+    p.add_argument('--warmup', type=int, help='uncounted rounds first (default 1; 0 with --time-to-quality)')
     p.add_argument('--quiet', action='store_true', help='no progress bar')
     return p
 
@@ -312,6 +312,7 @@ def _settings(args) -> BenchSettings:
         if v is not None and v < lo: raise ConfigError(f"--{name.replace('_', '-')} {v}: expected a number >= {lo}")
         if v is not None: setattr(s, name, v)
     s.target = args.time_to_quality
+    if s.target is not None and args.warmup is None: s.warmup = 0  # minutes-long runs: first-run costs are noise there
     return s
 
 def _device(name) -> str:
@@ -328,7 +329,7 @@ def _writable(out: str) -> Path:
     except OSError as e: raise ConfigError(f"--out {out}: cannot write there ({e.strerror or e})") from None
     return p
 
-# %% ../nbs/12_bench.ipynb #aca77f5e
+# %% ../nbs/12_bench.ipynb #1ca8fed4
 def perf_opt_bench(argv=None):
     "Console script: the ablation of one task, four files into --out; bad arguments exit 2 with one line."
     p = bench_parser(); args = p.parse_args(argv)

@@ -161,13 +161,18 @@ def _optimized(cls, **changes) -> 'TrainConfig':
                optimizer='adam', lr=2e-3, scheduler='warmup_cosine', warmup_steps=50, log_every=50,
                async_checkpoint=True).updated(**changes)
 
-PRESETS = ('naive', 'optimized', 'default')
+def _seed000(cls, **changes) -> 'TrainConfig':
+    "Seed 000's training recipe (LR 2.5e-4, clipping at 1.0, latent L2 1e-3, teacher forcing 0.5, patience 20) on its own loop."
+    return cls.naive(max_grad_norm=1.0, lr=2.5e-4, patience=20, eval_every=250, log_every=50,
+                     model=dict(teacher_forcing=0.5, latent_l2=1e-3)).updated(**changes)
+
+PRESETS = ('naive', 'optimized', 'seed000', 'default')
 def preset(name: str, **changes) -> TrainConfig:
-    "The config of preset `name` ('naive', 'optimized' or 'default'), with `changes`."
+    "The config of preset `name` ('naive', 'optimized', 'seed000' or 'default'), with `changes`."
     if name not in PRESETS: raise ConfigError(f"preset {name!r}: expected one of {', '.join(PRESETS)}")
     return TrainConfig().updated(**changes) if name == 'default' else getattr(TrainConfig, name)(**changes)
 
-TrainConfig.naive, TrainConfig.optimized = classmethod(_naive), classmethod(_optimized)
+TrainConfig.naive, TrainConfig.optimized, TrainConfig.seed000 = classmethod(_naive), classmethod(_optimized), classmethod(_seed000)
 
 # %% ../nbs/09_trainer.ipynb #9bd81ee5
 @dataclass
@@ -500,7 +505,7 @@ def train_parser() -> argparse.ArgumentParser:
     "The argument parser of `perf_opt_train`."
     p = _Parser(prog='perf_opt_train', description='Train a perf_opt task with every optimization a switch of TrainConfig.')
     p.add_argument('task', help='poetry | pretrain')
-    p.add_argument('--preset', default='optimized', help='naive | optimized | default (default: optimized)')
+    p.add_argument('--preset', default='optimized', help='naive | optimized | seed000 | default (default: optimized)')
     p.add_argument('--config', help='a JSON file of TrainConfig fields (on top of the preset)')
     p.add_argument('--set', action='append', default=[], metavar='FIELD=VALUE', help='set any TrainConfig field (repeatable)')
     p.add_argument('--max-steps', type=int); p.add_argument('--time-budget', type=float, metavar='SECONDS')

@@ -31,3 +31,21 @@ def test_perf_opt_bench_console_script(repo, tmp_path):
     assert 'Best measured' in r.stdout
     r = subprocess.run([exe, '--only', 'warp_drive'], capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and r.stderr.count('\n') == 1 and "unknown configuration 'warp_drive'" in r.stderr, r.stderr
+
+def test_perf_opt_eval_console_script(repo, tmp_path):
+    "perf_opt_train writes a run; perf_opt_eval scores it on the test split and on a text file; a bad file exits 2, one line."
+    train, ev = shutil.which('perf_opt_train'), shutil.which('perf_opt_eval')
+    assert train and ev, "perf_opt_train / perf_opt_eval are not on PATH: is the package installed (pip install -e .)?"
+    run = tmp_path / 'run'
+    subprocess.run([train, 'poetry', '--n-lines', '2000', '--max-steps', '4', '--set', 'model.hidden=32', '--set', 'model.latent=16',
+                    '--set', 'eval_sequences=32', '--out', str(run), '--quiet'], capture_output=True, text=True, timeout=300, check=True)
+    import json
+    (tmp_path / 'verse.txt').write_text('the sea\nand the night\n', encoding='utf-8')
+    for extra in ([], ['--text-file', str(tmp_path / 'verse.txt')]):
+        r = subprocess.run([ev, 'poetry', '--checkpoint', str(run), *extra], capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr[-2000:]
+        s = json.loads(r.stdout)
+        assert set(s) == {'cosine', 'token_acc', 'n_sequences', 'n_tokens', 'unk_rate'} and -1 <= s['cosine'] <= 1, s
+    (tmp_path / 'bad.txt').write_bytes(b'\xff\xfe')
+    r = subprocess.run([ev, 'poetry', '--checkpoint', str(run), '--text-file', str(tmp_path / 'bad.txt')], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and r.stderr.count('\n') == 1 and 'bad.txt:1: not UTF-8 text' in r.stderr, r.stderr

@@ -51,7 +51,7 @@ def test_core_page_renders_api_docs(site):
         assert h in hs, (h, hs)
     assert 'Time baseline() and candidate() interleaved (AB BA AB' in text(dom)
 
-NOTEBOOKS = sorted(p for p in (Path(__file__).resolve().parents[1] / 'nbs').glob('0*.ipynb'))
+NOTEBOOKS = sorted(p for p in (Path(__file__).resolve().parents[1] / 'nbs').glob('[01][0-9]*.ipynb'))
 
 @pytest.mark.parametrize('nb', NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_every_notebook_page_renders_with_its_api(site, nb):
