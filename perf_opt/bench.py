@@ -8,7 +8,7 @@ __all__ = ['OPTIMIZATIONS', 'QUICK', 'PHASES', 'CSV_COLUMNS', 'Optimization', 'B
            'best_config', 'recommendation', 'summary_markdown', 'plot_comparison', 'write_outputs', 'bench_parser',
            'perf_opt_bench']
 
-# %% ../nbs/12_bench.ipynb #04c3f9f3
+# %% ../nbs/12_bench.ipynb #8e1b2e2b
 import argparse, csv, math, shutil, sys, tempfile, threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 from .core import EnvReport, atomic_write, env_report, git_commit
 from .trainer import TASKS, ConfigError, TrainConfig, _Parser, fit
 
-# %% ../nbs/12_bench.ipynb #b7221d3d
+# %% ../nbs/12_bench.ipynb #b4ee864d
 @dataclass(frozen=True)
 class Optimization:
     "One optimization: the `TrainConfig` fields it sets on top of `naive()`, what it does, and where it can act."
@@ -47,7 +47,7 @@ OPTIMIZATIONS = (
                  in_optimized=False, devices=('cuda',)),
 )
 
-# %% ../nbs/12_bench.ipynb #832c4a30
+# %% ../nbs/12_bench.ipynb #c8949689
 @dataclass(frozen=True)
 class BenchConfig:
     "A configuration of the ablation: its name, its kind, the optimization it isolates and the `TrainConfig` it runs."
@@ -83,7 +83,7 @@ def unmeasured(device: str = 'cpu') -> list[Optimization]:
     "The optimizations that cannot act on `device` (reported, not run)."
     return [o for o in OPTIMIZATIONS if device.split(':')[0] not in o.devices]
 
-# %% ../nbs/12_bench.ipynb #d798ecd0
+# %% ../nbs/12_bench.ipynb #da84c5f4
 @dataclass
 class BenchSettings:
     "How long and how often: corpus slice, sequences per run, repeats; with `target`, time-to-quality runs."
@@ -95,19 +95,21 @@ class BenchSettings:
     target: float | None = None     # validation-metric target: measure the time to reach it
     eval_interval: int = 8192       # sequences between evaluations in time-to-quality runs
     budget: float = 600.0           # seconds a time-to-quality run may take before it counts as not reaching the target
+    max_sequences: int | None = None  # time to quality: the sequences each configuration's schedule spans (None: its max_steps)
 
 QUICK = BenchSettings(n_lines=20_000, sequences=512, repeats=2, eval_sequences=64)
 
-def run_config(cfg: TrainConfig, s: BenchSettings, round: int = 0) -> TrainConfig:
-    "`cfg` as one run under `s`: throughput (same seed every round), or time to quality (seed + round) when `s.target` is set."
+def run_config(cfg: TrainConfig, s: BenchSettings, rep: int = 0) -> TrainConfig:
+    "`cfg` as one run under `s`: throughput (same seed every round), or time to quality (seed + `rep`) when `s.target` is set."
     common = dict(n_lines=s.n_lines, eval_sequences=s.eval_sequences, keep_last=1, patience=None)
     if s.target is not None:  # time to quality varies with the seed, as MLPerf's does: each round draws another
-        return cfg.updated(**common, seed=cfg.seed + max(round, 0), target=s.target, time_budget=s.budget, checkpoint_every=0,
-                           eval_every=max(1, round(s.eval_interval / cfg.batch_size)))
+        steps = cfg.max_steps if s.max_sequences is None else max(1, math.ceil(s.max_sequences / cfg.batch_size))
+        return cfg.updated(**common, seed=cfg.seed + max(rep, 0), target=s.target, time_budget=s.budget, checkpoint_every=0,
+                           max_steps=steps, eval_every=max(1, round(s.eval_interval / cfg.batch_size)))
     steps = max(1, math.ceil(s.sequences / cfg.batch_size))
     return cfg.updated(**common, max_steps=steps, eval_every=0, checkpoint_every=max(1, (steps - 1) // 2))
 
-# %% ../nbs/12_bench.ipynb #25ae5a02
+# %% ../nbs/12_bench.ipynb #a80a4614
 class PeakRSS:
     "Peak resident memory of this process (MiB) while the block runs, sampled by a thread every `interval` seconds."
     def __init__(self, interval: float = 0.01): self.interval, self.peak, self.proc = interval, 0.0, psutil.Process()
@@ -123,9 +125,9 @@ class PeakRSS:
 
 PHASES = ('data', 'compute', 'checkpoint')  # the training loop's time; set-up and the final evaluation are not in it
 
-def measure_run(task, bc: BenchConfig, s: BenchSettings, out, device: str = 'cpu', round: int = 0) -> dict:
+def measure_run(task, bc: BenchConfig, s: BenchSettings, out, device: str = 'cpu', rep: int = 0) -> dict:
     "Train `bc` once under `s` into `out`; its throughput over the training loop, time per phase, peak memory, time to quality."
-    cfg = run_config(bc.cfg, s, round).updated(device=device)
+    cfg = run_config(bc.cfg, s, rep).updated(device=device)
     cuda = device.startswith('cuda')
     if cuda: torch.cuda.reset_peak_memory_stats(device)
     with PeakRSS() as mem: r = fit(task, cfg, out, preset=bc.name, progress=False)
@@ -136,7 +138,7 @@ def measure_run(task, bc: BenchConfig, s: BenchSettings, out, device: str = 'cpu
                 peak_mem_mb=r['peak_cuda_mib'] if cuda else mem.peak, steps=r['steps'], sequences=r['sequences'],
                 time_to_quality_s=r['time_to_target_s'], final_eval=r['final_eval'], stopped=r['stopped'])
 
-# %% ../nbs/12_bench.ipynb #bb0815b2
+# %% ../nbs/12_bench.ipynb #bb569931
 def run_ablation(task, configs: list, s: BenchSettings, device: str = 'cpu', progress: bool = True) -> list[dict]:
     "Run every configuration `s.repeats` times, interleaved (alternate rounds reversed), after `s.warmup` uncounted rounds."
     records, rounds = [], range(-s.warmup, s.repeats)
@@ -152,7 +154,7 @@ def run_ablation(task, configs: list, s: BenchSettings, device: str = 'cpu', pro
                 bar.update()
     return records
 
-# %% ../nbs/12_bench.ipynb #b177f0fa
+# %% ../nbs/12_bench.ipynb #e4373c16
 def _q(x) -> tuple: return tuple(float(v) for v in np.percentile(np.asarray(x, float), [25, 50, 75]))
 
 def _paired(records, a: str, b: str) -> list:
@@ -184,7 +186,7 @@ def summarize(records: list, configs: list, device: str = 'cpu') -> list[dict]:
         rows.append(row)
     return rows
 
-# %% ../nbs/12_bench.ipynb #8c82bdfe
+# %% ../nbs/12_bench.ipynb #e0c1094a
 CSV_COLUMNS = ('config', 'kind', 'optimization', 'seq_per_s', 'seq_per_s_iqr', 'seq_per_s_q1', 'seq_per_s_q3', 'tokens_per_s',
                'tokens_per_s_iqr', 'speedup', 'speedup_q1', 'speedup_q3', 'vs_all', 'vs_all_q1', 'vs_all_q3', 'step_ms',
                'data_ms', 'compute_ms', 'checkpoint_ms', 'peak_mem_mb', 'device', 'repeats')
@@ -198,13 +200,15 @@ def write_results_csv(rows: list, path) -> Path:
     return Path(path)
 
 def best_config(rows: list) -> dict:
-    "The row of the best configuration: shortest median time to quality if one was measured and reached, else highest seq/s."
+    "The row to recommend: the shortest median time to quality if measured, else the highest seq/s unless within noise of `all`."
     reached = [r for r in rows if r.get('time_to_quality_s') is not None]
-    return min(reached, key=lambda r: r['time_to_quality_s']) if reached else max(rows, key=lambda r: r['seq_per_s'])
+    if reached: return min(reached, key=lambda r: r['time_to_quality_s'])
+    top, all_row = max(rows, key=lambda r: r['seq_per_s']), next((r for r in rows if r['config'] == 'all'), None)
+    return all_row if all_row is not None and not top['vs_all_q1'] > 1 else top  # noise does not beat the preset
 
 def _verdict(q1: float, q3: float) -> str: return 'pays' if q1 > 1 else 'costs' if q3 < 1 else 'within noise'
 
-# %% ../nbs/12_bench.ipynb #e3356ecb
+# %% ../nbs/12_bench.ipynb #96c11bf5
 def recommendation(rows: list, device: str = 'cpu') -> list[str]:
     "The findings as Markdown bullet points, each read off the rows by a fixed rule."
     by, best = {r['config']: r for r in rows}, best_config(rows)
@@ -215,10 +219,12 @@ def recommendation(rows: list, device: str = 'cpu') -> list[str]:
     rounds = min(r['repeats'] for r in rows)
     if rounds < 5: out.append(f"{rounds} round(s) per configuration: large effects show, small ones do not; "
                               "run without `--quick` (5 rounds, longer runs) before deciding on anything within 10%.")
-    if 'all' in by and best['config'] != 'all' and best.get('time_to_quality_s') is None:
-        tell = _verdict(best['vs_all_q1'], best['vs_all_q3'])
-        out.append(f"Against `all` (= `optimized()`) it is {fmt(best, 'vs_all')}: "
-                   + ('a real difference.' if tell != 'within noise' else 'within noise; either will do.'))
+    top = max(rows, key=lambda r: r['seq_per_s'])
+    if best.get('time_to_quality_s') is None and best['config'] != 'all' and 'all' in by:
+        out.append(f"It beats `all` (= `optimized()`) by {fmt(best, 'vs_all')}: the whole range of the paired ratios is above 1.")
+    elif best.get('time_to_quality_s') is None and top is not best:
+        out.append(f"`{top['config']}` had a higher median seq/s ({fmt(top, 'vs_all')} `all`), but within noise of it: "
+                   "`all`, the preset, is recommended.")
     if 'time_to_quality_s' not in best and any('time_to_quality_s' in r for r in rows): out.append("No configuration reached the target.")
     for kind, head in (('alone', 'Alone, on top of the baseline'), ('all_minus', 'In combination (all minus it vs all)'),
                        ('all_plus', 'Added to all')):
@@ -234,13 +240,13 @@ def recommendation(rows: list, device: str = 'cpu') -> list[str]:
                            + ', '.join(f"`{o.name}`" for o in missing) + '.')
     return out
 
-# %% ../nbs/12_bench.ipynb #c883210f
-def summary_markdown(rows: list, env: dict, settings: BenchSettings, task: str, device: str = 'cpu') -> str:
+# %% ../nbs/12_bench.ipynb #b6558547
+def summary_markdown(rows: list, env: dict, settings: BenchSettings, task: str, device: str = 'cpu', commit: str | None = None) -> str:
     "performance_summary.md: the machine, the settings, the table, and the recommendation."
     ttq = any('time_to_quality_s' in r for r in rows)
     head = '| config | seq/s | IQR | speedup | paired IQR | step ms | data / compute / ckpt ms per 1k seq | peak MiB |' + (' time to quality |' if ttq else '')
     lines = [f"# perf_opt_bench: {task} on {device}", '', f"Machine: {EnvReport(env).summary()}  ",
-             f"Commit: {git_commit().get('commit') or 'unknown'}  ",
+             f"Commit: {commit or git_commit().get('commit') or 'unknown'}  ",
              f"Each configuration: {settings.repeats} interleaved rounds after {settings.warmup} warm-up round(s), "
              + (f"trained to validation target {settings.target} (cap {settings.budget:.0f} s)" if ttq else
                 f"{settings.sequences} training sequences per run") + f", poem corpus slice {settings.n_lines or 'all'} lines.",
@@ -254,7 +260,7 @@ def summary_markdown(rows: list, env: dict, settings: BenchSettings, task: str, 
                      f"{p['checkpoint']:.0f} | {r['peak_mem_mb']:.0f} |{cell}")
     return '\n'.join(lines + ['', '## Reading', ''] + [f"- {b}" for b in recommendation(rows, device)]) + '\n'
 
-# %% ../nbs/12_bench.ipynb #a28e2398
+# %% ../nbs/12_bench.ipynb #784556eb
 def plot_comparison(rows: list, title: str = ''):
     "benchmark_comparison.png's figure: speedup bars with IQR whiskers, and time per 1,000 sequences by phase."
     import matplotlib.pyplot as plt
@@ -272,8 +278,8 @@ def plot_comparison(rows: list, title: str = ''):
     fig.suptitle(title, fontsize=9); fig.tight_layout()
     return fig
 
-# %% ../nbs/12_bench.ipynb #c13503c9
-def write_outputs(rows: list, out, env: dict, settings: BenchSettings, task: str, device: str = 'cpu') -> dict:
+# %% ../nbs/12_bench.ipynb #2da29c1b
+def write_outputs(rows: list, out, env: dict, settings: BenchSettings, task: str, device: str = 'cpu', commit=None) -> dict:
     "Write benchmark_results.csv, performance_summary.md, benchmark_comparison.png and recommended_config.json into `out`."
     import matplotlib.pyplot as plt
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
@@ -281,14 +287,14 @@ def write_outputs(rows: list, out, env: dict, settings: BenchSettings, task: str
     cfg = {c.name: c.cfg for c in configurations(device)}[best['config']]
     paths = dict(csv=write_results_csv(rows, out / 'benchmark_results.csv'), md=out / 'performance_summary.md',
                  png=out / 'benchmark_comparison.png', config=out / 'recommended_config.json')
-    with atomic_write(paths['md'], 'w') as f: f.write(summary_markdown(rows, env, settings, task, device))
+    with atomic_write(paths['md'], 'w') as f: f.write(summary_markdown(rows, env, settings, task, device, commit))
     fig = plot_comparison(rows, f"{task}: {EnvReport(env).summary()}")
     with atomic_write(paths['png']) as f: fig.savefig(f, format='png', dpi=110)
     plt.close(fig)
     cfg.to_json(paths['config'])
     return paths
 
-# %% ../nbs/12_bench.ipynb #6237d080
+# %% ../nbs/12_bench.ipynb #357577bf
 def bench_parser() -> argparse.ArgumentParser:
     "The argument parser of `perf_opt_bench`."
     p = _Parser(prog='perf_opt_bench', description='Which optimizations pay off for this model on this hardware, alone and together?')
@@ -299,6 +305,7 @@ def bench_parser() -> argparse.ArgumentParser:
     p.add_argument('--repeats', type=int, help='interleaved rounds that count (default: 5, quick: 2)')
     p.add_argument('--time-to-quality', type=float, metavar='TARGET', help='also time each configuration to this validation metric')
     p.add_argument('--budget', type=float, default=600.0, metavar='SECONDS', help='cap on each time-to-quality run (default 600)')
+    p.add_argument('--max-sequences', type=int, help="time to quality: training sequences every configuration's schedule spans")
     p.add_argument('--device', help='cpu | cuda (default: cuda when available)')
     p.add_argument('--n-lines', type=int, help='poem corpus slice (lines)'); p.add_argument('--sequences', type=int, help='sequences per run')
     p.add_argument('--warmup', type=int, help='uncounted rounds first (default 1; 0 with --time-to-quality)')
@@ -307,7 +314,7 @@ def bench_parser() -> argparse.ArgumentParser:
 
 def _settings(args) -> BenchSettings:
     s = BenchSettings(**asdict(QUICK)) if args.quick else BenchSettings()
-    for name, lo in (('repeats', 1), ('warmup', 0), ('n_lines', 1), ('sequences', 1), ('budget', 0)):
+    for name, lo in (('repeats', 1), ('warmup', 0), ('n_lines', 1), ('sequences', 1), ('budget', 0), ('max_sequences', 1)):
         v = getattr(args, name)
         if v is not None and v < lo: raise ConfigError(f"--{name.replace('_', '-')} {v}: expected a number >= {lo}")
         if v is not None: setattr(s, name, v)
@@ -329,7 +336,7 @@ def _writable(out: str) -> Path:
     except OSError as e: raise ConfigError(f"--out {out}: cannot write there ({e.strerror or e})") from None
     return p
 
-# %% ../nbs/12_bench.ipynb #1ca8fed4
+# %% ../nbs/12_bench.ipynb #973b7657
 def perf_opt_bench(argv=None):
     "Console script: the ablation of one task, four files into --out; bad arguments exit 2 with one line."
     p = bench_parser(); args = p.parse_args(argv)

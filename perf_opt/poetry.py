@@ -8,7 +8,7 @@ __all__ = ['LENGTH_BUCKETS', 'glove_embeddings', 'PoetryPipelineTask', 'load_poe
            'perf_opt_eval', 'nearest_words', 'encode_poems', 'decode_latents', 'reconstruct', 'closest_poems',
            'interpolate']
 
-# %% ../nbs/10_poetry.ipynb #5ab664db
+# %% ../nbs/10_poetry.ipynb #50210ac1
 import argparse, json
 from pathlib import Path
 import torch
@@ -21,7 +21,7 @@ from .baseline import AutoencoderConfig, PadCollate, PoetryAutoencoder, evaluate
 from .async_io import load_checkpoint
 from .trainer import ConfigError, PoetryTask, TrainConfig, _Parser
 
-# %% ../nbs/10_poetry.ipynb #e7f61b12
+# %% ../nbs/10_poetry.ipynb #4c28ef8b
 def glove_embeddings(vocab: Vocab, path=None) -> np.ndarray:
     "The vocabulary's (len(vocab), 50) GloVe matrix parsed from the text file by `load_glove` (vocabulary-filtered, cached)."
     return load_glove(path or write_glove_text(), vocab=vocab.itos[2:]).embedding_matrix(vocab)
@@ -33,7 +33,7 @@ class PoetryPipelineTask(PoetryTask):
         if getattr(c, 'glove_source', None) != 'text': c.embeddings, c.glove_source = glove_embeddings(c.vocab), 'text'
         return c
 
-# %% ../nbs/10_poetry.ipynb #c9a64c8c
+# %% ../nbs/10_poetry.ipynb #f426578d
 def _config_for(path: Path) -> TrainConfig:
     "The TrainConfig of the run that wrote `path` (config.json in the folder, or beside or above the file)."
     for d in ([path] if path.is_dir() else [path.parent, path.parent.parent]):
@@ -66,7 +66,7 @@ def load_poetry_model(checkpoint, corpus=None) -> tuple:
     model.load_state_dict(state)
     return model.eval(), corpus, cfg
 
-# %% ../nbs/10_poetry.ipynb #b5907dfb
+# %% ../nbs/10_poetry.ipynb #51c4a5bb
 def read_verse_file(path) -> list[str]:
     "The non-empty lines of a UTF-8 text file; an error names the file for missing, non-UTF-8 or empty input."
     path = Path(path)
@@ -101,16 +101,20 @@ def score_text_file(model, corpus, path) -> dict:
     texts = group_lines(read_verse_file(path), max_len=corpus.max_len)
     return score(model, encode_texts(texts, corpus.vocab, corpus.max_len))
 
-# %% ../nbs/10_poetry.ipynb #cafb7726
-def constant_baselines(corpus, split: str = 'test') -> dict:
+# %% ../nbs/10_poetry.ipynb #c8ce9277
+def constant_baselines(corpus, split: str = 'test', batch_size: int = 512) -> dict:
     "Cosine and token accuracy of predicting one constant vector everywhere: the mean training vector, and the commonest word."
     E = torch.as_tensor(corpus.embeddings)
     train = torch.cat(encode_texts(corpus.subset('train'), corpus.vocab, corpus.max_len))
-    seqs = encode_texts(corpus.subset(split), corpus.vocab, corpus.max_len)
-    b = PadCollate()(seqs); target = E[b['tokens']]
     consts = dict(mean_vector=E[train].mean(0), unigram=E[torch.bincount(train, minlength=len(E))[2:].argmax() + 2])
-    return {k: dict(cosine=masked_cosine(v.expand_as(target), target, b['lengths']),
-                    token_acc=token_accuracy(v.expand_as(target), b['tokens'], b['lengths'], E)) for k, v in consts.items()}
+    seqs, sums, n = encode_texts(corpus.subset(split), corpus.vocab, corpus.max_len), {k: [0.0, 0.0] for k in consts}, 0
+    for i in range(0, len(seqs), batch_size):  # in batches: token accuracy compares every position with every word
+        b = PadCollate()(seqs[i:i + batch_size]); target, m = E[b['tokens']], int(b['lengths'].sum())
+        for k, v in consts.items():
+            sums[k][0] += masked_cosine(v.expand_as(target), target, b['lengths']) * m
+            sums[k][1] += token_accuracy(v.expand_as(target), b['tokens'], b['lengths'], E) * m
+        n += m
+    return {k: dict(cosine=c / n, token_acc=a / n) for k, (c, a) in sums.items()}
 
 LENGTH_BUCKETS = ((1, 8), (9, 16), (17, 24), (25, 32), (33, 48))
 
@@ -120,7 +124,7 @@ def score_by_length(model, corpus, split: str = 'test', buckets=LENGTH_BUCKETS) 
     return [dict(lengths=f'{lo}-{hi}', **score(model, grp)) for lo, hi in buckets
             if (grp := [s for s in seqs if lo <= len(s) <= hi])]
 
-# %% ../nbs/10_poetry.ipynb #5fa98394
+# %% ../nbs/10_poetry.ipynb #a49fde4d
 def eval_parser() -> argparse.ArgumentParser:
     "The argument parser of `perf_opt_eval`."
     p = _Parser(prog='perf_opt_eval', description='Score a trained perf_opt model; prints one JSON object.')
@@ -140,7 +144,7 @@ def perf_opt_eval(argv=None):
     except ConfigError as e: p.exit(2, f"perf_opt_eval: error: {e}\n")
     print(json.dumps(s))
 
-# %% ../nbs/10_poetry.ipynb #66e10a0f
+# %% ../nbs/10_poetry.ipynb #b0fe9562
 @torch.no_grad()
 def nearest_words(vectors, model, vocab: Vocab) -> list[str]:
     "The vocabulary word nearest (cosine) to each row of `vectors`, `<pad>` excluded."
