@@ -8,7 +8,7 @@ __all__ = ['LENGTH_BUCKETS', 'glove_embeddings', 'PoetryPipelineTask', 'load_poe
            'perf_opt_eval', 'nearest_words', 'encode_poems', 'decode_latents', 'reconstruct', 'closest_poems',
            'interpolate']
 
-# %% ../nbs/10_poetry.ipynb #50210ac1
+# %% ../nbs/10_poetry.ipynb #ac398b75
 import argparse, json
 from pathlib import Path
 import torch
@@ -21,7 +21,7 @@ from .baseline import AutoencoderConfig, PadCollate, PoetryAutoencoder, evaluate
 from .async_io import load_checkpoint
 from .trainer import ConfigError, PoetryTask, TrainConfig, _Parser
 
-# %% ../nbs/10_poetry.ipynb #4c28ef8b
+# %% ../nbs/10_poetry.ipynb #4f02385f
 def glove_embeddings(vocab: Vocab, path=None) -> np.ndarray:
     "The vocabulary's (len(vocab), 50) GloVe matrix parsed from the text file by `load_glove` (vocabulary-filtered, cached)."
     return load_glove(path or write_glove_text(), vocab=vocab.itos[2:]).embedding_matrix(vocab)
@@ -33,7 +33,7 @@ class PoetryPipelineTask(PoetryTask):
         if getattr(c, 'glove_source', None) != 'text': c.embeddings, c.glove_source = glove_embeddings(c.vocab), 'text'
         return c
 
-# %% ../nbs/10_poetry.ipynb #f426578d
+# %% ../nbs/10_poetry.ipynb #8109234c
 def _config_for(path: Path) -> TrainConfig:
     "The TrainConfig of the run that wrote `path` (config.json in the folder, or beside or above the file)."
     for d in ([path] if path.is_dir() else [path.parent, path.parent.parent]):
@@ -66,7 +66,7 @@ def load_poetry_model(checkpoint, corpus=None) -> tuple:
     model.load_state_dict(state)
     return model.eval(), corpus, cfg
 
-# %% ../nbs/10_poetry.ipynb #51c4a5bb
+# %% ../nbs/10_poetry.ipynb #ae724c17
 def read_verse_file(path) -> list[str]:
     "The non-empty lines of a UTF-8 text file; an error names the file for missing, non-UTF-8 or empty input."
     path = Path(path)
@@ -101,7 +101,7 @@ def score_text_file(model, corpus, path) -> dict:
     texts = group_lines(read_verse_file(path), max_len=corpus.max_len)
     return score(model, encode_texts(texts, corpus.vocab, corpus.max_len))
 
-# %% ../nbs/10_poetry.ipynb #c8ce9277
+# %% ../nbs/10_poetry.ipynb #8e259f4b
 def constant_baselines(corpus, split: str = 'test', batch_size: int = 512) -> dict:
     "Cosine and token accuracy of predicting one constant vector everywhere: the mean training vector, and the commonest word."
     E = torch.as_tensor(corpus.embeddings)
@@ -124,7 +124,7 @@ def score_by_length(model, corpus, split: str = 'test', buckets=LENGTH_BUCKETS) 
     return [dict(lengths=f'{lo}-{hi}', **score(model, grp)) for lo, hi in buckets
             if (grp := [s for s in seqs if lo <= len(s) <= hi])]
 
-# %% ../nbs/10_poetry.ipynb #a49fde4d
+# %% ../nbs/10_poetry.ipynb #3d38d32e
 def eval_parser() -> argparse.ArgumentParser:
     "The argument parser of `perf_opt_eval`."
     p = _Parser(prog='perf_opt_eval', description='Score a trained perf_opt model; prints one JSON object.')
@@ -144,7 +144,7 @@ def perf_opt_eval(argv=None):
     except ConfigError as e: p.exit(2, f"perf_opt_eval: error: {e}\n")
     print(json.dumps(s))
 
-# %% ../nbs/10_poetry.ipynb #b0fe9562
+# %% ../nbs/10_poetry.ipynb #ad88a4fa
 @torch.no_grad()
 def nearest_words(vectors, model, vocab: Vocab) -> list[str]:
     "The vocabulary word nearest (cosine) to each row of `vectors`, `<pad>` excluded."
