@@ -54,7 +54,7 @@ def test_sigterm_writes_a_checkpoint_and_exits_cleanly(repo, tmp_path):
 
 @pytest.mark.parametrize('argv, message', [
     (['poetry', '--max-steps', 'ten'], "argument --max-steps: invalid int value: 'ten'"),
-    (['poetry', '--preset', 'turbo'], "preset 'turbo': expected one of naive, optimized, default"),
+    (['poetry', '--preset', 'turbo'], "preset 'turbo': expected one of naive, optimized, seed000, default"),
     (['sentiment'], "task 'sentiment': expected one of poetry"),
     (['poetry', '--set', 'precision=fp8'], "TrainConfig.precision='fp8': expected one of"),
     (['poetry', '--config', '/no/such/config.json'], '/no/such/config.json: no such config file'),
