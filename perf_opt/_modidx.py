@@ -481,4 +481,5 @@ d = { 'settings': { 'branch': 'main',
                                   'perf_opt.trainer.perf_opt_train': ('trainer.html#perf_opt_train', 'perf_opt/trainer.py'),
                                   'perf_opt.trainer.preset': ('trainer.html#preset', 'perf_opt/trainer.py'),
                                   'perf_opt.trainer.stop_on_signals': ('trainer.html#stop_on_signals', 'perf_opt/trainer.py'),
+                                  'perf_opt.trainer.task_class': ('trainer.html#task_class', 'perf_opt/trainer.py'),
                                   'perf_opt.trainer.train_parser': ('trainer.html#train_parser', 'perf_opt/trainer.py')}}}

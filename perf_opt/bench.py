@@ -17,7 +17,7 @@ import psutil
 import torch
 from tqdm.auto import tqdm
 from .core import EnvReport, atomic_write, env_report, git_commit
-from .trainer import TASKS, ConfigError, TrainConfig, _Parser, fit
+from .trainer import ConfigError, TrainConfig, _Parser, fit, task_class
 
 # %% ../nbs/12_bench.ipynb #b4ee864d
 @dataclass(frozen=True)
@@ -341,9 +341,7 @@ def perf_opt_bench(argv=None):
     "Console script: the ablation of one task, four files into --out; bad arguments exit 2 with one line."
     p = bench_parser(); args = p.parse_args(argv)
     try:
-        if args.task not in TASKS:
-            hint = ' (masked BiLSTM pretraining is not built yet: 11_pretraining)' if args.task == 'pretrain' else ''
-            raise ConfigError(f"--task {args.task!r}: expected one of {', '.join(TASKS)}{hint}")
+        Task_ = task_class(args.task, '--task')
         s, device = _settings(args), _device(args.device)
         configs = configurations(device, [n.strip() for n in args.only.split(',') if n.strip()] if args.only else None)
         out = _writable(args.out)
@@ -351,7 +349,7 @@ def perf_opt_bench(argv=None):
     env = env_report()
     print(f"perf_opt_bench: {len(configs)} configurations x {s.repeats} rounds (+{s.warmup} warm-up) on {device}: {EnvReport(env).summary()}",
           file=sys.stderr)
-    task = TASKS[args.task]()
+    task = Task_()
     task.corpus(TrainConfig(n_lines=s.n_lines))  # loaded once, before any timed run
     rows = summarize(run_ablation(task, configs, s, device, progress=not args.quiet), configs, device)
     paths = write_outputs(rows, out, env, s, args.task, device)

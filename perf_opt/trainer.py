@@ -5,7 +5,8 @@
 # %% auto #0
 __all__ = ['BATCHING', 'PRECISIONS', 'OPTIMIZERS', 'SCHEDULERS', 'PRESETS', 'TASKS', 'ConfigError', 'TrainConfig', 'preset',
            'TaskData', 'Task', 'PoetryTask', 'make_sampler', 'make_loader', 'make_optimizer', 'make_scheduler',
-           'RunState', 'stop_on_signals', 'fit', 'apply_sets', 'train_parser', 'config_from_args', 'perf_opt_train']
+           'RunState', 'stop_on_signals', 'fit', 'apply_sets', 'train_parser', 'config_from_args', 'task_class',
+           'perf_opt_train']
 
 # %% ../nbs/09_trainer.ipynb #05188a02
 import argparse, contextlib, csv, json, resource, signal, sys, time
@@ -525,16 +526,21 @@ def config_from_args(args) -> TrainConfig:
                  seed=args.seed, tensorboard=args.tensorboard or None)
     return cfg.updated(**{k: v for k, v in flags.items() if v is not None})
 
+def task_class(name: str, flag: str = 'task'):
+    "The Task class registered as `name` in `TASKS`; a `ConfigError` naming `flag` and the known tasks otherwise."
+    if name not in TASKS:
+        hint = ' (masked BiLSTM pretraining is not built yet: 11_pretraining)' if name == 'pretrain' else ''
+        raise ConfigError(f"{flag} {name!r}: expected one of {', '.join(TASKS)}{hint}")
+    return TASKS[name]
+
 def perf_opt_train(argv=None):
     "Console script: train a task; bad arguments exit 2 with one line."
     p = train_parser(); args = p.parse_args(argv)
     try:
-        if args.task not in TASKS:
-            hint = ' (masked BiLSTM pretraining is not built yet: 11_pretraining)' if args.task == 'pretrain' else ''
-            raise ConfigError(f"task {args.task!r}: expected one of {', '.join(TASKS)}{hint}")
+        task = task_class(args.task)
         cfg = config_from_args(args)
         out = Path(args.out or f'runs/{args.task}-{args.preset}')
-        s = fit(TASKS[args.task](), cfg, out, resume=args.resume, preset=args.preset, progress=not args.quiet)
+        s = fit(task(), cfg, out, resume=args.resume, preset=args.preset, progress=not args.quiet)
     except ConfigError as e: p.exit(2, f"perf_opt_train: error: {e}\n")
     print(json.dumps({k: s[k] for k in ('task', 'preset', 'stopped', 'steps', 'sequences', 'wall_s', 'seq_per_s', 'final_loss',
                                         'final_eval', 'best')}, default=str))
