@@ -6,10 +6,10 @@
 __all__ = ['BATCHING', 'PRECISIONS', 'OPTIMIZERS', 'SCHEDULERS', 'PRESETS', 'TASKS', 'ConfigError', 'TrainConfig', 'preset',
            'TaskData', 'Task', 'PoetryTask', 'make_sampler', 'make_loader', 'make_optimizer', 'make_scheduler',
            'RunState', 'stop_on_signals', 'fit', 'apply_sets', 'train_parser', 'config_from_args', 'task_class',
-           'perf_opt_train']
+           'make_task', 'perf_opt_train']
 
 # %% ../nbs/09_trainer.ipynb #05188a02
-import argparse, contextlib, csv, json, resource, signal, sys, time
+import argparse, contextlib, csv, importlib, inspect, json, resource, signal, sys, time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Callable, Protocol
@@ -220,7 +220,8 @@ class PoetryTask:
     def loss(self, model, batch): return autoencoder_loss(model, batch, packed=self.packed)
     def evaluate(self, model, loader, device) -> dict: return evaluate(model, loader, device)
 
-TASKS = {'poetry': PoetryTask}
+# tasks of later notebooks build on the trainer, so they are named here and imported when asked for
+TASKS = {'poetry': PoetryTask, 'pretrain': 'perf_opt.pretraining:PretrainTask', 'finetune': 'perf_opt.pretraining:FinetuneTask'}
 
 # %% ../nbs/09_trainer.ipynb #9f3991f1
 def make_sampler(cfg: TrainConfig, lengths, rank: int = 0, world_size: int = 1):
@@ -505,12 +506,13 @@ def apply_sets(cfg: TrainConfig, sets: list) -> TrainConfig:
 def train_parser() -> argparse.ArgumentParser:
     "The argument parser of `perf_opt_train`."
     p = _Parser(prog='perf_opt_train', description='Train a perf_opt task with every optimization a switch of TrainConfig.')
-    p.add_argument('task', help='poetry | pretrain')
+    p.add_argument('task', help='poetry | pretrain | finetune')
     p.add_argument('--preset', default='optimized', help='naive | optimized | seed000 | default (default: optimized)')
     p.add_argument('--config', help='a JSON file of TrainConfig fields (on top of the preset)')
     p.add_argument('--set', action='append', default=[], metavar='FIELD=VALUE', help='set any TrainConfig field (repeatable)')
     p.add_argument('--max-steps', type=int); p.add_argument('--time-budget', type=float, metavar='SECONDS')
     p.add_argument('--n-lines', type=int, help='use the first N verse lines of the poem corpus (quick runs)')
+    p.add_argument('--csv', help='pretrain, finetune: a daily OHLCV CSV file (default: the bokeh-sampledata stocks)')
     p.add_argument('--checkpoint-every', type=int); p.add_argument('--seed', type=int)
     p.add_argument('--out', help='output folder (default: runs/<task>-<preset>)')
     p.add_argument('--resume', action='store_true', help='continue the run in --out from its newest checkpoint')
@@ -527,20 +529,28 @@ def config_from_args(args) -> TrainConfig:
     return cfg.updated(**{k: v for k, v in flags.items() if v is not None})
 
 def task_class(name: str, flag: str = 'task'):
-    "The Task class registered as `name` in `TASKS`; a `ConfigError` naming `flag` and the known tasks otherwise."
-    if name not in TASKS:
-        hint = ' (masked BiLSTM pretraining is not built yet: 11_pretraining)' if name == 'pretrain' else ''
-        raise ConfigError(f"{flag} {name!r}: expected one of {', '.join(TASKS)}{hint}")
+    "The Task class registered as `name` in `TASKS` (imported if named by path); a `ConfigError` naming `flag` otherwise."
+    if name not in TASKS: raise ConfigError(f"{flag} {name!r}: expected one of {', '.join(TASKS)}")
+    if isinstance(TASKS[name], str):
+        module, _, cls = TASKS[name].partition(':')
+        TASKS[name] = getattr(importlib.import_module(module), cls)
     return TASKS[name]
+
+def make_task(name: str, csv: str | None = None, flag: str = 'task'):
+    "A task object by name; `csv` for the tasks that read price series."
+    Task_ = task_class(name, flag)
+    if csv is None: return Task_()
+    if 'csv' not in inspect.signature(Task_).parameters: raise ConfigError(f"--csv: the {name} task does not read a CSV file")
+    return Task_(csv=csv)
 
 def perf_opt_train(argv=None):
     "Console script: train a task; bad arguments exit 2 with one line."
     p = train_parser(); args = p.parse_args(argv)
     try:
-        task = task_class(args.task)
+        task = make_task(args.task, args.csv)
         cfg = config_from_args(args)
         out = Path(args.out or f'runs/{args.task}-{args.preset}')
-        s = fit(task(), cfg, out, resume=args.resume, preset=args.preset, progress=not args.quiet)
+        s = fit(task, cfg, out, resume=args.resume, preset=args.preset, progress=not args.quiet)
     except ConfigError as e: p.exit(2, f"perf_opt_train: error: {e}\n")
     print(json.dumps({k: s[k] for k in ('task', 'preset', 'stopped', 'steps', 'sequences', 'wall_s', 'seq_per_s', 'final_loss',
                                         'final_eval', 'best')}, default=str))

@@ -49,3 +49,24 @@ def test_perf_opt_eval_console_script(repo, tmp_path):
     (tmp_path / 'bad.txt').write_bytes(b'\xff\xfe')
     r = subprocess.run([ev, 'poetry', '--checkpoint', str(run), '--text-file', str(tmp_path / 'bad.txt')], capture_output=True, text=True, timeout=300)
     assert r.returncode == 2 and r.stderr.count('\n') == 1 and 'bad.txt:1: not UTF-8 text' in r.stderr, r.stderr
+
+def test_perf_opt_train_pretrain_then_finetune_on_a_csv(repo, tmp_path):
+    "A user's CSV through both tasks: pretraining, then fine-tuning that loads its encoder; a bad CSV exits 2 naming file:line:column."
+    import json
+    from perf_opt.pretraining import load_stock_series
+    s = load_stock_series()['IBM']  # a real series, written the way a user's export looks (newest first, M/D/YYYY)
+    rows = [f"{d.astype(object).strftime('%m/%d/%Y')},{o},{h},{l},{c},{int(v)}" for d, (o, h, l, c, v) in zip(s.dates, s.values)][::-1]
+    (tmp_path / 'ibm.csv').write_text('Date,Open,High,Low,Close,Volume\n' + '\n'.join(rows) + '\n')
+    train = shutil.which('perf_opt_train')
+    tiny = ['--set', 'model.hidden=16', '--set', 'model.layers=1', '--set', 'batch_size=32', '--set', 'eval_sequences=64', '--quiet']
+    r = subprocess.run([train, 'pretrain', '--csv', str(tmp_path / 'ibm.csv'), '--max-steps', '3', '--out', str(tmp_path / 'pre'), *tiny],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert json.loads(r.stdout.splitlines()[-1])['task'] == 'pretrain'
+    r = subprocess.run([train, 'finetune', '--csv', str(tmp_path / 'ibm.csv'), '--max-steps', '3', '--set', f"model.encoder={tmp_path / 'pre'}",
+                        '--set', 'model.labels=0.25', '--out', str(tmp_path / 'ft'), *tiny], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert 0 <= json.loads(r.stdout.splitlines()[-1])['final_eval']['val_accuracy'] <= 1
+    (tmp_path / 'bad.csv').write_text('Date,Open,High,Low,Close,Volume\n2021-01-04,1,2,1,1,10\n2021-01-05,1,2,1,n/a,10\n')
+    r = subprocess.run([train, 'pretrain', '--csv', str(tmp_path / 'bad.csv')], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and r.stderr.count('\n') == 1 and "bad.csv:3: column 'Close': expected a number, got 'n/a'" in r.stderr, r.stderr
