@@ -10,7 +10,7 @@ __all__ = ['OHLCV_COLUMNS', 'STOCKS_CSV', 'FEATURES', 'PERIODS', 'MASKS', 'FRACT
            'FinetuneOptions', 'predict', 'FinetuneTask', 'encode_windows', 'linear_probe', 'finetune_config',
            'best_model', 'label_efficiency', 'summarize_label_efficiency']
 
-# %% ../nbs/11_pretraining.ipynb #255d3e1c
+# %% ../nbs/11_pretraining.ipynb #d6e62f3a
 import math, tempfile
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -24,7 +24,7 @@ from .dataloader import collated
 from tqdm.auto import tqdm
 from .trainer import ConfigError, TaskData, TrainConfig, fit
 
-# %% ../nbs/11_pretraining.ipynb #217cdaa8
+# %% ../nbs/11_pretraining.ipynb #2b63c9d5
 OHLCV_COLUMNS = ('date', 'open', 'high', 'low', 'close', 'volume')
 STOCKS_CSV = ('bokeh_sampledata', '_data', 'stocks.csv.gz')
 
@@ -39,7 +39,7 @@ class OHLCV:
     values: np.ndarray  # (days, 5)
     def __len__(self): return len(self.dates)
 
-# %% ../nbs/11_pretraining.ipynb #4eb11aa9
+# %% ../nbs/11_pretraining.ipynb #d8a6843f
 def _numbers(df, col, path, lines) -> np.ndarray:
     "A column as float64; the first value that is not a finite number is an error naming its line."
     raw = df[col].str.strip()
@@ -57,7 +57,7 @@ def _dates(df, col, path, lines) -> np.ndarray:
     if len(bad): raise DataError(f"{path}:{lines[bad[0]]}: column {col!r}: expected a date as YYYY-MM-DD or M/D/YYYY, got {raw.iloc[bad[0]]!r}")
     return d.to_numpy().astype('datetime64[D]')
 
-# %% ../nbs/11_pretraining.ipynb #5dc889e3
+# %% ../nbs/11_pretraining.ipynb #04ae1230
 def _series(name, df, cols, path, lines) -> OHLCV:
     "One validated series from its rows: sorted by date, no duplicate date, positive prices, High >= Low, volume >= 0."
     dates = _dates(df, cols['date'], path, lines)
@@ -75,7 +75,7 @@ def _series(name, df, cols, path, lines) -> OHLCV:
     if len(bad): raise DataError(f"{path}:{lines[bad[0]]}: column {cols['high']!r}: High {v[bad[0], 1]:g} is below Low {v[bad[0], 2]:g}")
     return OHLCV(name, dates, v)
 
-# %% ../nbs/11_pretraining.ipynb #7299896c
+# %% ../nbs/11_pretraining.ipynb #227166b6
 def load_ohlcv_csv(path, name: str | None = None) -> dict[str, OHLCV]:
     "Daily OHLCV series from a CSV file (Date, Open, High, Low, Close, Volume, optional Adj Close; one series per Ticker if there is that column)."
     path = Path(path)
@@ -92,12 +92,12 @@ def load_ohlcv_csv(path, name: str | None = None) -> dict[str, OHLCV]:
     groups = df.groupby(df[key].str.strip(), sort=True).indices
     return {t: _series(t, df.iloc[ix].reset_index(drop=True), cols, path, lines[ix]) for t, ix in groups.items()}
 
-# %% ../nbs/11_pretraining.ipynb #55f081e7
+# %% ../nbs/11_pretraining.ipynb #3a24e8ec
 def load_stock_series(csv=None) -> dict[str, OHLCV]:
     "The series of `csv`, or by default the five tickers of bokeh-sampledata's stocks.csv.gz."
     return load_ohlcv_csv(csv if csv is not None else package_file(*STOCKS_CSV))
 
-# %% ../nbs/11_pretraining.ipynb #93a7e8ae
+# %% ../nbs/11_pretraining.ipynb #df14d38c
 FEATURES = ('log_return', 'parkinson_vol', 'log_volume_change')
 
 def ohlcv_features(s: OHLCV) -> np.ndarray:
@@ -110,7 +110,7 @@ def realised_vol(returns: np.ndarray, ends: np.ndarray, horizon: int, ahead: boo
     first = ends + 1 if ahead else ends - horizon + 1
     return np.sqrt(np.mean(returns[first[:, None] + np.arange(horizon)] ** 2, axis=1))
 
-# %% ../nbs/11_pretraining.ipynb #badf97f6
+# %% ../nbs/11_pretraining.ipynb #1735684f
 PERIODS = ('train', 'val', 'test')
 
 @dataclass
@@ -131,7 +131,7 @@ class Windows:
     names: list
     def __len__(self): return len(self.starts['train'])
 
-# %% ../nbs/11_pretraining.ipynb #7e8390a6
+# %% ../nbs/11_pretraining.ipynb #08e1ffa5
 def _period_starts(n, i1, i2, window, horizon, gap, stride) -> dict:
     "Window starts of each period in a series of `n` feature rows cut at rows `i1` and `i2`."
     span = window + horizon  # rows a labelled window uses
@@ -162,7 +162,7 @@ def make_windows(series: dict, window: int = 60, horizon: int = 10, stride: int 
     return Windows(x, window, horizon, gap, out, {p: (future[p] > thr).astype(np.int64) for p in PERIODS},
                    {p: (past[p] > thr).astype(np.int64) for p in PERIODS}, ser, dates, thr, mean, std, list(series))
 
-# %% ../nbs/11_pretraining.ipynb #6fc30027
+# %% ../nbs/11_pretraining.ipynb #cbc13513
 MASKS = ('random', 'patch', 'span')
 
 def _counts(n: int, window: int, ratio: float, rng) -> np.ndarray:
@@ -181,7 +181,7 @@ def _span_row(k: int, window: int, mean_span: float, rng) -> np.ndarray:
     for slot, b, n in zip(slots, before, spans): row[slot + b:slot + b + n] = True
     return row
 
-# %% ../nbs/11_pretraining.ipynb #bc7d6d23
+# %% ../nbs/11_pretraining.ipynb #fca3d212
 def make_mask(n: int, window: int, ratio: float = 0.15, strategy: str = 'patch', patch: int = 5, mean_span: float = 3.0,
               rng=None) -> np.ndarray:
     "A boolean (n, window) mask with exactly round(ratio x window x n) masked steps, chosen by `strategy`."
@@ -196,7 +196,7 @@ def make_mask(n: int, window: int, ratio: float = 0.15, strategy: str = 'patch',
         key = order[:, np.arange(window) // patch] * patch + np.arange(window) % patch
     return key.argsort(1).argsort(1) < k[:, None]
 
-# %% ../nbs/11_pretraining.ipynb #d58215ee
+# %% ../nbs/11_pretraining.ipynb #aa174fac
 @dataclass
 class PretrainOptions:
     "The pretraining task's options (`TrainConfig.model`): encoder size, window, masking."
@@ -221,7 +221,7 @@ def task_options(model: dict, cls=PretrainOptions):
     if not 0 < o.mask_ratio < 1: raise ConfigError(f"TrainConfig.model.mask_ratio={o.mask_ratio!r}: expected a number between 0 and 1")
     return o
 
-# %% ../nbs/11_pretraining.ipynb #45ae9802
+# %% ../nbs/11_pretraining.ipynb #1748d4d0
 class MaskedBiLSTM(nn.Module):
     "BiLSTM encoder over projected features; masked steps become a learnable token; a linear head reconstructs the features."
     def __init__(self, n_features: int = 3, hidden: int = 128, layers: int = 2, dropout: float = 0.1):
@@ -242,7 +242,7 @@ def masked_mse(pred, target, mask) -> torch.Tensor:
     "Mean squared error over the masked steps only (all features), in fp32."
     return (pred.float() - target.float()).pow(2)[mask].mean()
 
-# %% ../nbs/11_pretraining.ipynb #996d0ba6
+# %% ../nbs/11_pretraining.ipynb #a1d5e06a
 class WindowBatches:
     "Masked windows served a batch at a time: one gather from the feature array, one mask draw (`fixed_masks`: drawn once)."
     def __init__(self, w: Windows, period: str = 'train', o: PretrainOptions = PretrainOptions(), fixed_masks: bool = False,
@@ -266,7 +266,7 @@ class WindowBatches:
         return b
     def __getitem__(self, i): return {k: v[0] for k, v in self.__getitems__([i]).items()}
 
-# %% ../nbs/11_pretraining.ipynb #cfac3e89
+# %% ../nbs/11_pretraining.ipynb #98ef0d1e
 class WindowItems(WindowBatches):
     "The same windows served one at a time (slice, mask, tensors), for the DataLoader's default collate: the seed's way."
     __getitems__ = None  # the DataLoader falls back to one __getitem__ per window
@@ -277,7 +277,7 @@ class WindowItems(WindowBatches):
         else: item['mask'] = torch.from_numpy(self._masks(1, self._rng())[0])
         return item
 
-# %% ../nbs/11_pretraining.ipynb #dca3bfd9
+# %% ../nbs/11_pretraining.ipynb #6fe83bd6
 class PretrainTask:
     "Masked reconstruction of OHLCV feature windows (training period); quality: masked MSE on the validation period."
     name, metric, higher_is_better = 'pretrain', 'masked_mse', False
@@ -309,7 +309,7 @@ class PretrainTask:
         model.train(was)
         return dict(masked_mse=se / max(n, 1), mean_mse=se0 / max(n, 1))
 
-# %% ../nbs/11_pretraining.ipynb #321f53e3
+# %% ../nbs/11_pretraining.ipynb #3db50079
 def pooled(h) -> torch.Tensor:
     "A window's representation: the mean and the last of the encoder's per-step states."
     return torch.cat([h.mean(1), h[:, -1]], -1)
@@ -327,7 +327,7 @@ class RegimeClassifier(nn.Module):
         return self
     def forward(self, x): return self.head(pooled(self.encoder.encode(x)))
 
-# %% ../nbs/11_pretraining.ipynb #0890a050
+# %% ../nbs/11_pretraining.ipynb #7a89bee8
 def load_encoder(encoder: MaskedBiLSTM, source) -> MaskedBiLSTM:
     "Pretrained weights into `encoder` from a run folder (its best.pt) or a .pt file of a state dict or checkpoint (weights only)."
     p = Path(source)
@@ -339,7 +339,7 @@ def load_encoder(encoder: MaskedBiLSTM, source) -> MaskedBiLSTM:
     except RuntimeError as e: raise ConfigError(f"encoder {p}: does not fit this encoder: {' '.join(str(e).split())[:300]}") from None
     return encoder
 
-# %% ../nbs/11_pretraining.ipynb #4c4980e9
+# %% ../nbs/11_pretraining.ipynb #3ba386e9
 def auroc(score, y) -> float:
     "Area under the ROC curve by ranks (Mann-Whitney U, ties counted half); nan with a single class."
     score, pos = np.asarray(score, np.float64), np.asarray(y) == 1
@@ -354,7 +354,7 @@ def classification_metrics(p_high, y) -> dict:
     return dict(accuracy=float(((p > 0.5) == (y == 1)).mean()), auroc=auroc(p, y),
                 log_loss=float(-np.mean(np.where(y == 1, np.log(p), np.log(1 - p)))), n=int(len(y)))
 
-# %% ../nbs/11_pretraining.ipynb #5689ea91
+# %% ../nbs/11_pretraining.ipynb #e996f8c9
 @dataclass
 class FinetuneOptions(PretrainOptions):
     "The fine-tuning task's options (`TrainConfig.model`): the pretraining ones, where the encoder comes from, how many labels."
@@ -362,7 +362,7 @@ class FinetuneOptions(PretrainOptions):
     freeze: bool = False        # a linear probe: only the head trains
     labels: float = 1.0         # fraction of the training windows whose labels are used (a random subset, seeded by cfg.seed)
 
-# %% ../nbs/11_pretraining.ipynb #e9e15052
+# %% ../nbs/11_pretraining.ipynb #bf769931
 def predict(model, loader, device) -> tuple:
     "Predicted probability of the high-volatility class, and the labels, over `loader`."
     was, ps, ys = model.training, [], []
@@ -393,7 +393,7 @@ class FinetuneTask(PretrainTask):
         w = self.windows(task_options(cfg.model, FinetuneOptions))
         return self.evaluate(model, DataLoader(WindowBatches(w, period, labels=True), batch_size=512, collate_fn=collated), device)
 
-# %% ../nbs/11_pretraining.ipynb #17ce9a0a
+# %% ../nbs/11_pretraining.ipynb #ce1d2602
 @torch.no_grad()
 def encode_windows(encoder: MaskedBiLSTM, w: Windows, period: str, index=None, batch: int = 512) -> torch.Tensor:
     "Pooled fp32 encoder states of the windows of `period` (all, or those in `index`)."
@@ -416,7 +416,7 @@ def linear_probe(encoder: MaskedBiLSTM, w: Windows, index=None, l2: float = 1e-3
         return {p: classification_metrics(torch.softmax(head((encode_windows(encoder, w, p) - mu) / sd), -1)[:, 1].numpy(), w.labels[p])
                 for p in periods}
 
-# %% ../nbs/11_pretraining.ipynb #95c3da9f
+# %% ../nbs/11_pretraining.ipynb #1af0f199
 def _bench_quality(self, out, cfg: TrainConfig) -> dict:
     "Linear-probe accuracy and AUROC (validation period; 2,048 training windows) of the encoder a benchmark run left in `out`."
     o = task_options(cfg.model); w = self.windows(o)
@@ -425,7 +425,7 @@ def _bench_quality(self, out, cfg: TrainConfig) -> dict:
     return dict(probe_accuracy=m['accuracy'], probe_auroc=m['auroc'])
 PretrainTask.bench_quality = _bench_quality
 
-# %% ../nbs/11_pretraining.ipynb #d38d2fa0
+# %% ../nbs/11_pretraining.ipynb #5439fff9
 def finetune_config(**changes) -> TrainConfig:
     "Fine-tuning: optimized() at batch 64, LR 1e-3, 200 steps, the whole validation period every 20 steps."
     return TrainConfig.optimized(batch_size=64, lr=1e-3, warmup_steps=20, max_steps=200, eval_every=20, eval_sequences=100_000,
@@ -437,7 +437,7 @@ def best_model(task: FinetuneTask, cfg: TrainConfig, run) -> RegimeClassifier:
     m.load_state_dict(torch.load(Path(run) / 'best.pt', weights_only=True))
     return m
 
-# %% ../nbs/11_pretraining.ipynb #93d46c4e
+# %% ../nbs/11_pretraining.ipynb #f8a4015e
 FRACTIONS = (0.05, 0.1, 0.25, 1.0)
 
 def _label_index(task: FinetuneTask, cfg: TrainConfig) -> np.ndarray:
@@ -466,7 +466,7 @@ def label_efficiency(series: dict, encoder, pretrain_model: dict, fractions=FRAC
                 bar.update()
     return recs
 
-# %% ../nbs/11_pretraining.ipynb #242eb89b
+# %% ../nbs/11_pretraining.ipynb #7ce0cb75
 def summarize_label_efficiency(recs: list) -> list:
     "Mean and sd of test accuracy and AUROC per label fraction and method; the paired pretrained - scratch difference."
     rows = []

@@ -229,7 +229,7 @@ def make_sampler(cfg: TrainConfig, lengths, rank: int = 0, world_size: int = 1):
     if cfg.batching == 'token_budget':
         budget = cfg.max_tokens or max(int(cfg.batch_size * np.mean(lengths)), 1)
         return DynamicBatchSampler(lengths, budget, seed=cfg.seed, rank=rank, world_size=world_size)
-    mega = 50 if cfg.batching == 'bucket' else 1  # one batch per mega-batch: plain random batches
+    mega = None if cfg.batching == 'bucket' else 1  # None: pools sized to the length spread; 1: plain random batches
     return BucketingSampler(lengths, cfg.batch_size, mega_batches=mega, seed=cfg.seed, rank=rank, world_size=world_size)
 
 def make_loader(task, data: TaskData, sampler, cfg: TrainConfig, device) -> DataLoader:
