@@ -24,6 +24,7 @@ py_versions = '3.10 3.11 3.12 3.13'.split()
 requirements = shlex.split(cfg.get('requirements', ''))
 data_requirements = shlex.split(cfg.get('data_requirements', ''))
 dev_requirements = shlex.split(cfg.get('dev_requirements', ''))
+fast_requirements = shlex.split(cfg.get('fast_requirements', ''))  # optional engines, e.g. polars for load_glove
 lic = licenses.get(cfg['license'].lower(), (cfg['license'], None))
 min_python = cfg['min_python']
 console_scripts = cfg.get('console_scripts', '').split()
@@ -40,8 +41,8 @@ setuptools.setup(
     packages=setuptools.find_packages(include=[cfg['lib_name'], cfg['lib_name'] + '.*']),
     include_package_data=True,
     install_requires=requirements,
-    extras_require={'data': data_requirements, 'dev': dev_requirements,
-                    'all': data_requirements + dev_requirements},
+    extras_require={'data': data_requirements, 'dev': dev_requirements, 'fast': fast_requirements,
+                    'all': data_requirements + dev_requirements + fast_requirements},
     python_requires='>=' + min_python,
     long_description=open('README.md', encoding='utf-8').read(),
     long_description_content_type='text/markdown',
