@@ -62,7 +62,7 @@ def _series(name, df, cols, path, lines) -> OHLCV:
     "One validated series from its rows: sorted by date, no duplicate date, positive prices, High >= Low, volume >= 0."
     dates = _dates(df, cols['date'], path, lines)
     v = np.column_stack([_numbers(df, cols[c], path, lines) for c in OHLCV_COLUMNS[1:]])
-    if 'adj close' in cols: v[:, :4] *= (_numbers(df, cols['adj close'], path, lines) / v[:, 3])[:, None]  # split-adjusted
+    adj = _numbers(df, cols['adj close'], path, lines) if 'adj close' in cols else None
     order = np.argsort(dates, kind='stable'); dates, v, lines = dates[order], v[order], lines[order]
     dup = np.flatnonzero(dates[1:] == dates[:-1])
     if len(dup): raise DataError(f"{path}:{lines[dup[0] + 1]}: column {cols['date']!r}: duplicate date {dates[dup[0]]} "
@@ -73,6 +73,10 @@ def _series(name, df, cols, path, lines) -> OHLCV:
                                      f"number, got {v[bad[0], j]:g}")
     bad = np.flatnonzero(v[:, 1] < v[:, 2])
     if len(bad): raise DataError(f"{path}:{lines[bad[0]]}: column {cols['high']!r}: High {v[bad[0], 1]:g} is below Low {v[bad[0], 2]:g}")
+    if adj is not None:
+        adj = adj[order]; bad = np.flatnonzero(adj <= 0)
+        if len(bad): raise DataError(f"{path}:{lines[bad[0]]}: column {cols['adj close']!r}: expected a positive number, got {adj[bad[0]]:g}")
+        v[:, :4] *= (adj / v[:, 3])[:, None]  # split-adjusted, after the raw prices were checked
     return OHLCV(name, dates, v)
 
 # %% ../nbs/11_pretraining.ipynb #227166b6
@@ -140,6 +144,7 @@ def _period_starts(n, i1, i2, window, horizon, gap, stride) -> dict:
 
 def make_windows(series: dict, window: int = 60, horizon: int = 10, stride: int = 1, cuts=(0.6, 0.8), gap: int | None = None) -> Windows:
     "Windows of every series, split walk-forward at the dates below which `cuts` of all days fall, with `gap` rows between periods."
+    if not 1 <= horizon <= window: raise ValueError(f"horizon={horizon}, window={window}: need 1 <= horizon <= window (persistence looks back a horizon)")
     gap = window + horizon if gap is None else gap
     if gap < window + horizon: raise ValueError(f"gap={gap}: must be at least window + horizon = {window + horizon}, or windows leak")
     all_days = np.sort(np.concatenate([s.dates[1:] for s in series.values()]))
@@ -174,6 +179,7 @@ def _counts(n: int, window: int, ratio: float, rng) -> np.ndarray:
 def _span_row(k: int, window: int, mean_span: float, rng) -> np.ndarray:
     "One window's mask: geometric spans totalling `k` steps, at random places."
     spans = []
+    if k == 0: return np.zeros(window, bool)
     while sum(spans) < k: spans.append(int(rng.geometric(1 / mean_span)))
     spans[-1] -= sum(spans) - k
     slots = np.sort(rng.integers(0, window - k + 1, len(spans)))  # unmasked steps before each span
@@ -219,6 +225,8 @@ def task_options(model: dict, cls=PretrainOptions):
     if not 0 < getattr(o, 'labels', 1) <= 1: raise ConfigError(f"TrainConfig.model.labels={o.labels!r}: expected a fraction in (0, 1]")
     if o.mask not in MASKS: raise ConfigError(f"TrainConfig.model.mask={o.mask!r}: expected one of {', '.join(MASKS)}")
     if not 0 < o.mask_ratio < 1: raise ConfigError(f"TrainConfig.model.mask_ratio={o.mask_ratio!r}: expected a number between 0 and 1")
+    for k, lo in (('patch', 1), ('mean_span', 1), ('hidden', 1), ('layers', 1), ('window', 2), ('horizon', 1)):
+        if not getattr(o, k) >= lo: raise ConfigError(f"TrainConfig.model.{k}={getattr(o, k)!r}: expected a number >= {lo}")
     return o
 
 # %% ../nbs/11_pretraining.ipynb #1748d4d0
