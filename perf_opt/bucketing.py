@@ -63,25 +63,25 @@ def _equal_shards(batches: list, world_size: int, drop_last: bool) -> list:
     if drop_last: return batches[:len(batches) // world_size * world_size]
     return batches + [batches[i % len(batches)] for i in range(extra)]  # as DistributedSampler pads its indices
 
-def _pooled_batches(order: np.ndarray, lengths: np.ndarray, batch_size: int, pool: int) -> tuple:
-    "`order` cut into pools of `pool` indices, each sorted by length (stable: ties keep the shuffled order), cut into batches."
+def _pooled_batches(order: np.ndarray, lengths: np.ndarray, batch_size: int, pool: int) -> np.ndarray:
+    "`order` cut into pools of `pool` indices, each sorted by length (stable: ties keep the shuffled order)."
     n = len(order); pool_id = np.arange(n) // pool; L = lengths[order]
     if L.max() < 2**16 and n // pool < 2**16:  # two stable radix sorts on 16-bit keys: by length, then by pool
         by_len = np.argsort(L.astype(np.uint16), kind='stable')
         srt = order[by_len[np.argsort(pool_id[by_len].astype(np.uint16), kind='stable')]]
     else: srt = order[np.lexsort((L, pool_id))]
-    return srt, np.arange(0, n, batch_size)  # pools are whole batches, so only the epoch's last batch can be short
+    return srt  # pools are whole batches, so batches are every `batch_size` indices; only the last can be short
 
-def _efficiency(srt, starts, lengths) -> float:
-    "Padding efficiency of the batches `srt[starts[i]:starts[i + 1]]`, vectorised."
-    L = lengths[srt]; sizes = np.diff(np.r_[starts, len(srt)])
+def _efficiency(srt, batch_size: int, lengths) -> float:
+    "Padding efficiency of the batches `srt[i:i + batch_size]`, vectorised (`padding_efficiency` for index lists)."
+    L, starts = lengths[srt], np.arange(0, len(srt), batch_size); sizes = np.diff(np.r_[starts, len(srt)])
     return float(L.sum() / (np.maximum.reduceat(L, starts) * sizes).sum())
 
 def pool_for(lengths, batch_size: int, target: float = 0.95, start: int = 50, seed: int = 0) -> int:
     "Mega-batches per pool: `start`, doubled until one epoch's batches reach `target` padding efficiency or one pool holds everything."
     lengths = np.asarray(lengths); order = np.random.default_rng([seed, 0]).permutation(len(lengths))
     mega = start
-    while batch_size * mega < len(lengths) and _efficiency(*_pooled_batches(order, lengths, batch_size, batch_size * mega), lengths) < target:
+    while batch_size * mega < len(lengths) and _efficiency(_pooled_batches(order, lengths, batch_size, batch_size * mega), batch_size, lengths) < target:
         mega *= 2
     return mega
 
@@ -95,7 +95,7 @@ class BucketingSampler(_ShardedBatches):
         self.batch_size = batch_size
         self.mega_batches = mega_batches or pool_for(self.lengths, batch_size, target_efficiency, seed=seed)
     def _all_batches(self, rng):
-        srt, _ = _pooled_batches(self._order(rng), self.lengths, self.batch_size, self.batch_size * self.mega_batches)
+        srt = _pooled_batches(self._order(rng), self.lengths, self.batch_size, self.batch_size * self.mega_batches)
         full = len(srt) - len(srt) % self.batch_size
         out = srt[:full].reshape(-1, self.batch_size).tolist() + ([srt[full:].tolist()] if full < len(srt) else [])
         if self.drop_last: out = [b for b in out if len(b) == self.batch_size]

@@ -5,10 +5,10 @@
 # %% auto #0
 __all__ = ['OHLCV_COLUMNS', 'STOCKS_CSV', 'FEATURES', 'PERIODS', 'MASKS', 'FRACTIONS', 'DataError', 'OHLCV', 'load_ohlcv_csv',
            'load_stock_series', 'ohlcv_features', 'realised_vol', 'Windows', 'make_windows', 'make_mask',
-           'PretrainOptions', 'task_options', 'MaskedBiLSTM', 'masked_mse', 'WindowBatches', 'WindowItems',
-           'PretrainTask', 'pooled', 'RegimeClassifier', 'load_encoder', 'auroc', 'classification_metrics',
-           'FinetuneOptions', 'predict', 'FinetuneTask', 'encode_windows', 'linear_probe', 'finetune_config',
-           'best_model', 'label_efficiency', 'summarize_label_efficiency']
+           'PretrainOptions', 'task_options', 'MaskedBiLSTM', 'encoder_for', 'masked_mse', 'WindowBatches',
+           'WindowItems', 'PretrainTask', 'pooled', 'RegimeClassifier', 'load_encoder', 'auroc',
+           'classification_metrics', 'FinetuneOptions', 'predict', 'FinetuneTask', 'encode_windows', 'linear_probe',
+           'finetune_config', 'best_model', 'label_efficiency', 'summarize_label_efficiency']
 
 # %% ../nbs/11_pretraining.ipynb #d6e62f3a
 import math, tempfile
@@ -246,6 +246,10 @@ class MaskedBiLSTM(nn.Module):
         return self.lstm(h)[0]
     def forward(self, x, mask): return self.recon(self.encode(x, mask))
 
+def encoder_for(o: PretrainOptions) -> MaskedBiLSTM:
+    "A fresh encoder of the size the options ask for."
+    return MaskedBiLSTM(len(FEATURES), o.hidden, o.layers, o.dropout)
+
 def masked_mse(pred, target, mask) -> torch.Tensor:
     "Mean squared error over the masked steps only (all features), in fp32."
     return (pred.float() - target.float()).pow(2)[mask].mean()
@@ -258,7 +262,7 @@ class WindowBatches:
         self.x, self.o, self.labels = torch.from_numpy(w.x), o, labels
         self.starts = w.starts[period] if index is None else w.starts[period][index]
         self.y = torch.from_numpy(w.labels[period] if index is None else w.labels[period][index])
-        self.offsets = torch.arange(w.window)
+        self._starts, self.offsets = torch.from_numpy(self.starts), torch.arange(w.window)
         self.fixed = torch.from_numpy(self._masks(len(self), np.random.default_rng(0))) if fixed_masks else None
     def __len__(self): return len(self.starts)
     def _masks(self, n, rng):
@@ -267,7 +271,7 @@ class WindowBatches:
     def _rng(self): return np.random.default_rng(int(torch.randint(0, 2**62, ())))
     def __getitems__(self, idx):
         idx = torch.as_tensor(idx)
-        x = self.x[torch.from_numpy(self.starts)[idx][:, None] + self.offsets]
+        x = self.x[self._starts[idx][:, None] + self.offsets]
         b = dict(x=x, lengths=torch.full((len(idx),), self.o.window))
         if self.labels: b['y'] = self.y[idx]
         else: b['mask'] = self.fixed[idx] if self.fixed is not None else torch.from_numpy(self._masks(len(idx), self._rng()))
@@ -302,9 +306,7 @@ class PretrainTask:
         train = (WindowBatches if cfg.token_cache else WindowItems)(w, 'train', o)
         val = WindowBatches(w, 'val', o, fixed_masks=True, index=np.random.default_rng(0).permutation(len(w.starts['val'])))
         return TaskData(train, val, np.full(len(train), o.window), collate=collated if cfg.token_cache else default_collate)
-    def build_model(self, cfg: TrainConfig):
-        o = task_options(cfg.model)
-        return MaskedBiLSTM(len(FEATURES), o.hidden, o.layers, o.dropout)
+    def build_model(self, cfg: TrainConfig): return encoder_for(task_options(cfg.model))
     def loss(self, model, batch): return masked_mse(model(batch['x'], batch['mask']), batch['x'], batch['mask'])
     def evaluate(self, model, loader, device) -> dict:
         "Masked MSE of the model and of predicting zero (the training mean), over the loader's fixed masks."
@@ -386,13 +388,18 @@ class FinetuneTask(PretrainTask):
     name, metric, higher_is_better = 'finetune', 'accuracy', True
     def data(self, cfg: TrainConfig) -> TaskData:
         o = task_options(cfg.model, FinetuneOptions); w = self.windows(o)
-        n = len(w.starts['train']); keep = np.sort(np.random.default_rng(cfg.seed).permutation(n)[:max(1, round(o.labels * n))])
+        keep = self.labelled(w, o, cfg.seed)
         train = (WindowBatches if cfg.token_cache else WindowItems)(w, 'train', o, labels=True, index=keep)
         val = WindowBatches(w, 'val', o, labels=True)
         return TaskData(train, val, np.full(len(train), o.window), collate=collated if cfg.token_cache else default_collate)
+    @staticmethod
+    def labelled(w: Windows, o: FinetuneOptions, seed: int) -> np.ndarray:
+        "Indices of the training windows whose labels are used: a sorted random `o.labels` fraction, drawn with `seed`."
+        n = len(w.starts['train'])
+        return np.sort(np.random.default_rng(seed).permutation(n)[:max(1, round(o.labels * n))])
     def build_model(self, cfg: TrainConfig):
         o = task_options(cfg.model, FinetuneOptions)
-        enc = MaskedBiLSTM(len(FEATURES), o.hidden, o.layers, o.dropout)
+        enc = encoder_for(o)
         return RegimeClassifier(load_encoder(enc, o.encoder) if o.encoder else enc, o.freeze)
     def loss(self, model, batch): return nn.functional.cross_entropy(model(batch['x']).float(), batch['y'])
     def evaluate(self, model, loader, device) -> dict: return classification_metrics(*predict(model, loader, device))
@@ -429,7 +436,7 @@ def _bench_quality(self, out, cfg: TrainConfig) -> dict:
     "Linear-probe accuracy and AUROC (validation period; 2,048 training windows) of the encoder a benchmark run left in `out`."
     o = task_options(cfg.model); w = self.windows(o)
     some = np.sort(np.random.default_rng(0).permutation(len(w))[:2048])  # a fixed sample of the training windows: a few seconds
-    m = linear_probe(load_encoder(MaskedBiLSTM(len(FEATURES), o.hidden, o.layers, o.dropout), out), w, some, periods=('val',))['val']
+    m = linear_probe(load_encoder(encoder_for(o), out), w, some, periods=('val',))['val']
     return dict(probe_accuracy=m['accuracy'], probe_auroc=m['auroc'])
 PretrainTask.bench_quality = _bench_quality
 
@@ -448,27 +455,22 @@ def best_model(task: FinetuneTask, cfg: TrainConfig, run) -> RegimeClassifier:
 # %% ../nbs/11_pretraining.ipynb #f8a4015e
 FRACTIONS = (0.05, 0.1, 0.25, 1.0)
 
-def _label_index(task: FinetuneTask, cfg: TrainConfig) -> np.ndarray:
-    return task.data(cfg).train.starts  # the labelled windows' start rows, to find them again for the probe
-
 def label_efficiency(series: dict, encoder, pretrain_model: dict, fractions=FRACTIONS, seeds=range(5), recipe: TrainConfig | None = None,
                      progress: bool = True) -> list:
     "Test-period metrics of fine-tuning from `encoder` and from scratch, and of linear probes, per label fraction and seed."
     task, recs = FinetuneTask(series=series), []
-    w = task.windows(task_options(pretrain_model))
-    pre = load_encoder(MaskedBiLSTM(len(FEATURES), **{k: pretrain_model[k] for k in ('hidden', 'layers', 'dropout') if k in pretrain_model}),
-                       encoder)
+    o = task_options(pretrain_model); w, pre = task.windows(o), load_encoder(encoder_for(o), encoder)
     with tempfile.TemporaryDirectory() as tmp, tqdm(total=len(fractions) * len(seeds), disable=not progress, desc='label fractions') as bar:
         for frac in fractions:
             for seed in seeds:
                 cfg = (recipe or finetune_config()).updated(seed=seed, model=pretrain_model | dict(labels=frac))
-                index = np.flatnonzero(np.isin(w.starts['train'], _label_index(task, cfg)))
+                index = task.labelled(w, task_options(cfg.model, FinetuneOptions), seed)
                 for init, extra in (('pretrained', dict(encoder=str(encoder))), ('scratch', {})):
                     c = cfg.updated(model=cfg.model | extra); run = Path(tmp) / f'{init}-{frac}-{seed}'
                     s = fit(task, c, run, progress=False)
                     recs.append(dict(fraction=frac, seed=seed, init=init, labels=len(index), wall_s=s['wall_s'], best_step=s['best']['step'],
                                      **task.test_metrics(best_model(task, c, run), c)))
-                torch.manual_seed(seed); untrained = MaskedBiLSTM(len(FEATURES), pre.hidden, pre.lstm.num_layers)
+                torch.manual_seed(seed); untrained = encoder_for(o)
                 for init, enc in (('probe: pretrained', pre), ('probe: untrained', untrained)):
                     recs.append(dict(fraction=frac, seed=seed, init=init, labels=len(index), **linear_probe(enc, w, index, periods=('test',))['test']))
                 bar.update()
