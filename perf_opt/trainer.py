@@ -5,11 +5,11 @@
 # %% auto #0
 __all__ = ['BATCHING', 'PRECISIONS', 'OPTIMIZERS', 'SCHEDULERS', 'PRESETS', 'TASKS', 'ConfigError', 'TrainConfig', 'preset',
            'TaskData', 'Task', 'PoetryTask', 'make_sampler', 'make_loader', 'make_optimizer', 'make_scheduler',
-           'RunState', 'stop_on_signals', 'fit', 'apply_sets', 'train_parser', 'config_from_args', 'task_class',
-           'make_task', 'perf_opt_train']
+           'SingleProcess', 'static_graph', 'process_group', 'RunState', 'stop_on_signals', 'fit', 'apply_sets',
+           'train_parser', 'config_from_args', 'task_class', 'make_task', 'perf_opt_train']
 
 # %% ../nbs/09_trainer.ipynb #05188a02
-import argparse, contextlib, csv, importlib, inspect, json, resource, signal, sys, time
+import argparse, contextlib, csv, importlib, inspect, json, os, resource, signal, sys, time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Callable, Protocol
@@ -25,9 +25,11 @@ from .dataloader import TokenArrayDataset, autotune_workers, collated, loader_ge
 from .amp import TrainStep, autoencoder_loss, checkpoint_rnns, compile_model
 from .schedulers import (AdaptiveLRScheduler, CosineAnnealingWarmRestartsWithDecay, CyclicalLR, PolynomialDecayLR,
                                  WarmupCosineAnnealingLR)
-from .async_io import AsyncCheckpointer, AsyncDataPrefetcher, load_checkpoint, resume, training_state
+from .async_io import (AsyncCheckpointer, AsyncDataPrefetcher, load_checkpoint, resume, rng_state, set_rng_state,
+                               training_state)
 from .bucketing import BucketingSampler, DynamicBatchSampler
 from .profiling import GPUMonitor, ProfilerContext
+from torch.distributed.elastic.multiprocessing.errors import record
 
 # %% ../nbs/09_trainer.ipynb #5e2066fa
 BATCHING = ('pad_global', 'pad_batch', 'bucket', 'token_budget')
@@ -219,6 +221,9 @@ class PoetryTask:
         return PoetryAutoencoder(self.corpus(cfg).embeddings, AutoencoderConfig(**cfg.model))
     def loss(self, model, batch): return autoencoder_loss(model, batch, packed=self.packed)
     def evaluate(self, model, loader, device) -> dict: return evaluate(model, loader, device)
+    def static_graph(self, cfg: TrainConfig) -> bool:
+        "DDP may assume one graph only when every step takes the same decoder path (teacher forcing always or never)."
+        return AutoencoderConfig(**cfg.model).teacher_forcing in (0.0, 1.0)
 
 # tasks of later notebooks build on the trainer, so they are named here and imported when asked for
 TASKS = {'poetry': PoetryTask, 'pretrain': 'perf_opt.pretraining:PretrainTask', 'finetune': 'perf_opt.pretraining:FinetuneTask'}
@@ -232,15 +237,17 @@ def make_sampler(cfg: TrainConfig, lengths, rank: int = 0, world_size: int = 1):
     mega = None if cfg.batching == 'bucket' else 1  # None: pools sized to the length spread; 1: plain random batches
     return BucketingSampler(lengths, cfg.batch_size, mega_batches=mega, seed=cfg.seed, rank=rank, world_size=world_size)
 
-def make_loader(task, data: TaskData, sampler, cfg: TrainConfig, device) -> DataLoader:
+def make_loader(task, data: TaskData, sampler, cfg: TrainConfig, device, group=None) -> DataLoader:
     "The training DataLoader: workers from `cfg.num_workers` ('auto': measured once per machine and dataset), pinning for CUDA."
-    workers = cfg.num_workers
-    if workers == 'auto':
+    workers, group = cfg.num_workers, group or SingleProcess(device)
+    if workers == 'auto':  # under torchrun rank 0 measures and every rank uses its answer
         key = f"{task.name}|{cfg.n_lines}|{cfg.token_cache}|{cfg.batching}|{cfg.batch_size}"
-        workers = autotune_workers(data.train, cfg.batch_size, data.collate, device=device, cache_key=key)[0].kwargs['num_workers']
+        tuned = autotune_workers(data.train, cfg.batch_size, data.collate, device=device, cache_key=key) if group.is_main else None
+        workers = group.broadcast(tuned and tuned[0].kwargs['num_workers'])
     kw = loader_kwargs(workers, device, cfg.prefetch_factor if workers else None, cfg.persistent_workers if workers else None).kwargs
     if cfg.pin_memory is not None: kw['pin_memory'] = cfg.pin_memory
-    return DataLoader(data.train, batch_sampler=sampler, collate_fn=data.collate, generator=loader_generator(cfg.seed), **kw)
+    gen = loader_generator(cfg.seed + group.rank)  # per rank, so workers of different ranks draw differently
+    return DataLoader(data.train, batch_sampler=sampler, collate_fn=data.collate, generator=gen, **kw)
 
 def make_optimizer(model, cfg: TrainConfig):
     "Adam, AdamW or SGD (momentum 0.9) over the trainable parameters."
@@ -257,6 +264,29 @@ def make_scheduler(optimizer, cfg: TrainConfig, higher_is_better: bool = True):
     if cfg.scheduler == 'polynomial': return PolynomialDecayLR(optimizer, n, warmup_steps=warm)
     if cfg.scheduler == 'cyclical': return CyclicalLR(optimizer, cfg.lr * 0.1, cfg.lr, step_size_up=max(n // 8, 1))
     return AdaptiveLRScheduler(optimizer, mode='max' if higher_is_better else 'min')  # on the quality metric, per evaluation
+
+# %% ../nbs/09_trainer.ipynb #541a2f0d
+class SingleProcess:
+    "The process group of a run in one process: rank 0 of 1, the model unwrapped, every collective the identity."
+    rank, local_rank, world_size, is_main = 0, 0, 1, True
+    def __init__(self, device): self.device = as_device(device)
+    def wrap(self, model, static_graph: bool = False): return model
+    def sum_(self, t: torch.Tensor) -> torch.Tensor: return t
+    def max(self, v: int) -> int: return v
+    def broadcast(self, obj): return obj
+    def gather(self, obj) -> list: return [obj]
+    def barrier(self): pass
+    def close(self): pass
+
+def static_graph(task, cfg: TrainConfig) -> bool:
+    "Whether DDP may assume one graph: the task says so, and no accumulation (static_graph + no_sync: pytorch#143580)."
+    return getattr(task, 'static_graph', lambda cfg: False)(cfg) and cfg.accumulate == 1
+
+def process_group(cfg: TrainConfig):
+    "`SingleProcess`, or under torchrun (WORLD_SIZE > 1) this rank's `perf_opt.distributed.DDPGroup`."
+    if int(os.environ.get('WORLD_SIZE', '1')) > 1:
+        return importlib.import_module('perf_opt.distributed').DDPGroup.from_env(cfg.device)
+    return SingleProcess(None if cfg.device == 'auto' else cfg.device)
 
 # %% ../nbs/09_trainer.ipynb #6bf1432e
 @dataclass
@@ -308,23 +338,30 @@ def _open_checkpoints(cfg: TrainConfig, out: Path, resume: bool) -> AsyncCheckpo
 def _metrics_row(run, n: int) -> dict:
     "A metrics row at optimizer step `n`: loss since the last row, LR, throughput since the last row."
     st, now = run.st, time.perf_counter()
+    _count(run)
     dt = max(now - run.t_row, 1e-9)
-    row = dict(step=n, epoch=st.epoch, wall_s=st.wall_s + now - run.started, loss=run.step.mean_loss(),
+    row = dict(step=n, epoch=st.epoch, wall_s=st.wall_s + now - run.started, loss=run.step.mean_loss(reduce=run.group.sum_),
                lr=run.optimizer.param_groups[0]['lr'], seq_per_s=(st.sequences - run.n_row[0]) / dt,
                tokens_per_s=(st.tokens - run.n_row[1]) / dt)
     run.t_row, run.n_row = now, (st.sequences, st.tokens)
     return row
 
+def _count(run):
+    "Add the sequences and tokens every rank trained on since the last count to the run state (one all-reduce under DDP)."
+    total = run.group.sum_(torch.tensor(run.new, dtype=torch.int64)).tolist()
+    run.st.sequences += total[0]; run.st.tokens += total[1]; run.new = [0, 0]
+
 def _evaluate(run, n: int) -> dict:
     "Evaluate, step a plateau scheduler, track the best value (saving its weights), count evaluations without gain, note the target."
     task, cfg, st = run.task, run.cfg, run.st
-    with run.sb.phase('eval'): m = task.evaluate(run.model, run.val_loader, run.device)
+    with run.sb.phase('eval'): m = run.group.broadcast(task.evaluate(run.model, run.val_loader, run.device))  # rank 0's numbers
     value = m[task.metric]
     if run.plateau: run.scheduler.step(value)
     gain = (value - st.best if task.higher_is_better else st.best - value) if st.best is not None else float('inf')
     if gain > cfg.min_delta:
         st.best, st.best_step, st.bad_evals = float(value), n, 0
-        with atomic_write(run.out / 'best.pt') as f: torch.save({k: v.detach().cpu() for k, v in run.model.state_dict().items()}, f)
+        if run.group.is_main:
+            with atomic_write(run.out / 'best.pt') as f: torch.save({k: v.detach().cpu() for k, v in run.model.state_dict().items()}, f)
     else: st.bad_evals += 1
     if cfg.target is not None and st.target_s is None and (value >= cfg.target if task.higher_is_better else value <= cfg.target):
         st.target_s, st.target_step = st.wall_s + time.perf_counter() - run.started, n  # time to quality, evaluation included
@@ -332,23 +369,30 @@ def _evaluate(run, n: int) -> dict:
 
 def _checkpoint(run, n: int):
     "Save everything needed to continue at step `n` (in the background unless `async_checkpoint` is off)."
-    run.st.train_s = run.train_s()
+    _count(run); run.st.train_s = run.train_s()
     wall = run.st.wall_s + time.perf_counter() - run.started  # a resumed run's clock goes on from here
-    state = training_state(run.model, run.optimizer, n, run.scheduler, run.step.scaler,
-                           run.sampler.state_dict(consumed=run.st.consumed), run=asdict(run.st) | dict(wall_s=wall),
-                           train_step=run.step.state_dict())
-    with run.sb.phase('checkpoint'):
-        run.ck.save(state, n)
-        if not run.cfg.async_checkpoint: run.ck.wait()
+    own = dict(rng=rng_state(), train_step={k: v.cpu() if torch.is_tensor(v) else v for k, v in run.step.state_dict().items()})
+    ranks = run.group.gather(own)  # every rank's RNGs and loss sums: each resumes its own
+    if run.group.is_main:
+        state = training_state(run.model, run.optimizer, n, run.scheduler, run.step.scaler,
+                               run.sampler.state_dict(consumed=run.st.consumed), run=asdict(run.st) | dict(wall_s=wall),
+                               train_step=own['train_step'], world_size=len(ranks), ranks=ranks if len(ranks) > 1 else None)
+        with run.sb.phase('checkpoint'):
+            run.ck.save(state, n)
+            if not run.cfg.async_checkpoint: run.ck.wait()
     run.saved_at = n
 
 # %% ../nbs/09_trainer.ipynb #e6f558bc
 def _restore(run):
     "Continue from the newest checkpoint in `run.ck`: model, optimizer, scheduler, scaler, sampler, RNGs and the run state."
+    extra, here = load_checkpoint(run.ck.dir)['extra'], run.group.world_size
+    if extra.get('world_size', 1) != here:
+        raise ConfigError(f"--resume: {run.ck.latest()} was written by {extra.get('world_size', 1)} process(es), this run has {here}; "
+                          "resume with the same number of processes (torchrun --nproc_per_node x --nnodes)")
     resume(run.ck.dir, run.model, run.optimizer, run.scheduler, run.step.scaler, run.sampler)
-    extra = load_checkpoint(run.ck.dir)['extra']
     run.st = RunState(**extra['run'])
-    run.step.load_state_dict(extra['train_step'])
+    if extra.get('ranks'): set_rng_state(extra['ranks'][run.group.rank]['rng'])  # rank 0's were set by resume()
+    run.step.load_state_dict(extra['ranks'][run.group.rank]['train_step'] if extra.get('ranks') else extra['train_step'])
     run.saved_at = run.step.steps + run.step.skipped
 
 class _Run:
@@ -364,15 +408,16 @@ def fit(task, cfg: TrainConfig, out, resume: bool = False, preset: str | None = 
     cfg, out = cfg.validated(), Path(out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()  # the clock runs from here: data loading and evaluation count
-    device = as_device(None if cfg.device == 'auto' else cfg.device)
+    group = process_group(cfg)  # this process alone, or one rank of a torchrun job (13_distributed)
+    device, main = group.device, group.is_main
     if cfg.threads: torch.set_num_threads(cfg.threads)
     seed_everything(cfg.seed)
     ck = _open_checkpoints(cfg, out, resume)
-    tb = _tensorboard(cfg, out)
-    # data -> sampler -> loader (-> prefetcher, below)
+    tb = _tensorboard(cfg, out) if main else None
+    # data -> sampler (this rank's share) -> loader (-> prefetcher, below)
     data = task.data(cfg)
-    sampler = make_sampler(cfg, data.lengths)
-    loader = make_loader(task, data, sampler, cfg, device)
+    sampler = make_sampler(cfg, data.lengths, group.rank, group.world_size)
+    loader = make_loader(task, data, sampler, cfg, device, group)
     val_loader = DataLoader(Subset(data.val, range(min(cfg.eval_sequences, len(data.val)))), batch_size=256,
                             collate_fn=data.val_collate)
     # model -> optimizer -> scheduler -> one training step (precision, accumulation, clipping, compile)
@@ -381,23 +426,25 @@ def fit(task, cfg: TrainConfig, out, resume: bool = False, preset: str | None = 
     optimizer = make_optimizer(model, cfg)
     scheduler = make_scheduler(optimizer, cfg, task.higher_is_better)
     plateau = isinstance(scheduler, ReduceLROnPlateau)  # steps on evaluations, not on optimizer steps
-    compiled, compile_note = compile_model(model, cfg.compile)
+    wrapped = group.wrap(model, static_graph=static_graph(task, cfg))  # DDP under torchrun
+    if group.world_size > 1: seed_everything(cfg.seed + group.rank)  # ranks draw their own dropout masks and coins
+    compiled, compile_note = compile_model(wrapped, cfg.compile)
     step = TrainStep(compiled, optimizer, task.loss, cfg.precision, device, cfg.accumulate, cfg.max_grad_norm,
                      None if plateau else scheduler)
     run = _Run(task=task, cfg=cfg, out=out, device=device, model=model, optimizer=optimizer, scheduler=scheduler,
                plateau=plateau, step=step, sampler=sampler, val_loader=val_loader, ck=ck, st=RunState(), saved_at=None,
-               sb=StepBreakdown(device), started=started)
+               sb=StepBreakdown(device), started=started, group=group, new=[0, 0])
     if resume: _restore(run)
     run.st_train_s0 = run.st.train_s
-    cfg.to_json(out / 'config.json')
-    csv_log = _MetricsCSV(out / 'metrics.csv', run.st.rows)
-    text_log = open(out / 'train.log', 'a', encoding='utf-8')
-    monitor = GPUMonitor().start() if cfg.monitor else None
+    if main: cfg.to_json(out / 'config.json')  # rank 0 alone writes; the others compute the same rows
+    csv_log = _MetricsCSV(out / 'metrics.csv', run.st.rows, write=main)
+    text_log = open(out / 'train.log', 'a', encoding='utf-8') if main else None
+    monitor = GPUMonitor().start() if cfg.monitor and main else None
     run.t_row, run.n_row = time.perf_counter(), (run.st.sequences, run.st.tokens)
     n, st, reason = step.steps + step.skipped, run.st, None
     if not resume and cfg.eval_every: csv_log.add(dict(step=0, epoch=0, wall_s=time.perf_counter() - started) | _evaluate(run, 0))
-    bar = tqdm(total=cfg.max_steps, initial=n, desc=task.name, unit='step', disable=not progress, dynamic_ncols=True)
-    with stop_on_signals() as signals, ProfilerContext(cfg.profile, out_dir=out / 'profile') as prof:
+    bar = tqdm(total=cfg.max_steps, initial=n, desc=task.name, unit='step', disable=not (progress and main), dynamic_ncols=True)
+    with stop_on_signals() as signals, ProfilerContext(cfg.profile and main, out_dir=out / 'profile') as prof:
         while reason is None and n < cfg.max_steps:
             sampler.set_epoch(st.epoch)  # a resumed epoch skips the batches its checkpoint had consumed
             source = AsyncDataPrefetcher(loader, device) if cfg.prefetch else loader
@@ -409,39 +456,49 @@ def fit(task, cfg: TrainConfig, out, resume: bool = False, preset: str | None = 
                     if not stepped: break
                 else:
                     with run.sb.phase('compute'): stepped = step(batch)
-                    st.consumed += 1; st.sequences += len(batch['lengths']); st.tokens += int(batch['lengths'].sum())
+                    st.consumed += 1; run.new[0] += len(batch['lengths']); run.new[1] += int(batch['lengths'].sum())
                     if not stepped: continue
                 # -- one optimizer step done: log, evaluate, checkpoint, decide whether to stop
                 n += 1; run.sb.step(); prof.step(); bar.update(1)
                 row = _metrics_row(run, n) if n % cfg.log_every == 0 else None
                 if cfg.eval_every and n % cfg.eval_every == 0: row = (row or _metrics_row(run, n)) | _evaluate(run, n)
                 if row is not None:
-                    csv_log.add(row); _write_log_line(text_log, row, tb)
+                    csv_log.add(row)
+                    if main: _write_log_line(text_log, row, tb)
                     bar.set_postfix(loss=f"{row['loss']:.4f}", seq_s=f"{row['seq_per_s']:.0f}", refresh=False)
                 if cfg.patience and st.bad_evals >= cfg.patience: reason = 'early_stopping'
                 elif st.target_s is not None: reason = 'target'
                 elif n >= cfg.max_steps: reason = 'max_steps'
-                elif cfg.time_budget and st.wall_s + time.perf_counter() - started >= cfg.time_budget: reason = 'time_budget'
-                elif signals: reason = f'signal {signals[0]}'
+                else: reason = _outside_stop(run, signals)  # the time budget or a signal, the same on every rank
                 if reason is not None or (cfg.checkpoint_every and n % cfg.checkpoint_every == 0): _checkpoint(run, n)
             if cfg.prefetch: source.close()  # its thread stops now, also when the loop stopped mid-epoch
             if reason is None and seen == st.consumed == 0: raise ConfigError(f"{task.name}: the training data gives no batches")
             if reason is None: st.epoch, st.consumed = st.epoch + 1, 0
     bar.close()
-    return _finish(run, n, reason or 'max_steps', csv_log, text_log, tb, monitor, preset, compile_note, prof)
+    summary = _finish(run, n, reason or 'max_steps', csv_log, text_log, tb, monitor, preset, compile_note, prof)
+    group.close()  # after an error the process exits without it, and torchrun ends the other ranks
+    return summary
+
+def _outside_stop(run, signals) -> str | None:
+    "A stop one process can see before the others (time budget, signal), agreed by every rank (one all-reduce under DDP)."
+    over = run.cfg.time_budget and run.st.wall_s + time.perf_counter() - run.started >= run.cfg.time_budget
+    code = run.group.max(2 if signals else 1 if over else 0)
+    return [None, 'time_budget', f"signal {signals[0] if signals else 'on another rank'}"][code]
 
 # %% ../nbs/09_trainer.ipynb #ef220925
 class _MetricsCSV:
     "metrics.csv: rewritten from `rows` (a resume), then appended a row at a time; columns grow as evaluations add metrics."
-    def __init__(self, path: Path, rows: list):
-        self.path, self.rows, self.cols = path, rows, []
+    def __init__(self, path: Path, rows: list, write: bool = True):
+        self.path, self.rows, self.cols, self.write = path, rows, [], write
         self._rewrite()
     def _rewrite(self):
+        if not self.write: return
         self.cols = list(dict.fromkeys(k for r in self.rows for k in r)) or ['step']
         with atomic_write(self.path, 'w') as f:
             w = csv.DictWriter(f, self.cols, restval=''); w.writeheader(); w.writerows(self.rows)
     def add(self, row: dict):
         self.rows.append(row)
+        if not self.write: return
         if not set(row) <= set(self.cols): return self._rewrite()  # a new column (the first evaluation)
         with open(self.path, 'a', newline='', encoding='utf-8') as f: csv.DictWriter(f, self.cols, restval='').writerow(row)
 
@@ -462,26 +519,29 @@ def _finish(run, n, reason, csv_log, text_log, tb, monitor, preset, compile_note
     "Final evaluation, best weights back after early stopping, last checkpoint, summary.json."
     cfg, st, task = run.cfg, run.st, run.task
     last = csv_log.rows[-1] if csv_log.rows else {}
-    final_loss = run.step.mean_loss()
+    _count(run)
+    final_loss = run.step.mean_loss(reduce=run.group.sum_)
     if final_loss is None: final_loss = last.get('loss')  # no micro-batch since the last row
     final = {k: v for k, v in last.items() if k.startswith('val_')} if last.get('step') == n else {}
     if not final: final = _evaluate(run, n)
-    restored = reason == 'early_stopping' and cfg.restore_best and (run.out / 'best.pt').exists()
+    restored = reason == 'early_stopping' and cfg.restore_best and run.group.broadcast((run.out / 'best.pt').exists())
     if restored: run.model.load_state_dict(torch.load(run.out / 'best.pt', weights_only=True))
     if restored or run.saved_at != n: _checkpoint(run, n)  # the last checkpoint holds what the run ends with
-    run.ck.close(); text_log.close()
+    run.ck.close()
+    if text_log is not None: text_log.close()
     if tb is not None: tb.close()
     wall = st.wall_s + time.perf_counter() - run.started
     summary = dict(task=task.name, preset=preset, stopped=reason, steps=n, optimizer_steps=run.step.steps,
                    skipped_steps=run.step.skipped, epochs=st.epoch, sequences=st.sequences, tokens=st.tokens, wall_s=wall,
                    train_s=st.train_s, seq_per_s=st.sequences / max(st.train_s, 1e-9), tokens_per_s=st.tokens / max(st.train_s, 1e-9),
                    final_loss=final_loss, final_eval=final, best=dict(metric=f'val_{task.metric}', value=st.best, step=st.best_step),
-                   restored_best=restored, time_to_target_s=st.target_s, target_step=st.target_step, world_size=1, device=str(run.device),
+                   restored_best=restored, time_to_target_s=st.target_s, target_step=st.target_step, world_size=run.group.world_size, device=str(run.device),
                    compile=compile_note, breakdown=run.sb.report(), peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                    peak_cuda_mib=torch.cuda.max_memory_allocated(run.device) / 2**20 if run.device.type == 'cuda' else None,
                    checkpoints=[p.name for p in run.ck.checkpoints()], profile_traces=[str(p) for p in prof.traces],
                    monitor=monitor.stop() if monitor is not None else None, env=dict(env_report()), **git_commit(), config=asdict(cfg))
-    with atomic_write(run.out / 'summary.json', 'w') as f: json.dump(summary, f, indent=1, default=str)
+    if run.group.is_main:
+        with atomic_write(run.out / 'summary.json', 'w') as f: json.dump(summary, f, indent=1, default=str)
     return summary
 
 # %% ../nbs/09_trainer.ipynb #914ea512
@@ -544,14 +604,20 @@ def make_task(name: str, csv: str | None = None, flag: str = 'task'):
     return Task_(csv=csv)
 
 def perf_opt_train(argv=None):
-    "Console script: train a task; bad arguments exit 2 with one line."
+    "Console script: train a task (under torchrun: one rank of a DDP job); bad arguments exit 2 with one line."
+    if os.environ.get('TORCHELASTIC_ERROR_FILE'): return record(_train)(argv)  # a rank's error becomes torchrun's root cause
+    return _train(argv)
+
+def _train(argv=None):
     p = train_parser(); args = p.parse_args(argv)
+    rank = os.environ.get('RANK', '0')
     try:
         task = make_task(args.task, args.csv)
         cfg = config_from_args(args)
         out = Path(args.out or f'runs/{args.task}-{args.preset}')
         s = fit(task, cfg, out, resume=args.resume, preset=args.preset, progress=not args.quiet)
-    except ConfigError as e: p.exit(2, f"perf_opt_train: error: {e}\n")
+    except ConfigError as e: p.exit(2, f"perf_opt_train: error: {'' if rank == '0' else f'[rank {rank}] '}{e}\n")
+    if rank != '0': return
     print(json.dumps({k: s[k] for k in ('task', 'preset', 'stopped', 'steps', 'sequences', 'wall_s', 'seq_per_s', 'final_loss',
                                         'final_eval', 'best')}, default=str))
     print(f"wrote {out}/summary.json, metrics.csv, config.json, checkpoints/", file=sys.stderr)
