@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['TORCHRUN_VARS', 'torchrun_env', 'device_for', 'backend_for', 'DDPGroup', 'torchrun_command', 'allreduce_share']
 
-# %% ../nbs/13_distributed.ipynb #fb32de2a
+# %% ../nbs/13_distributed.ipynb #5a88c6bb
 import contextlib, os, shutil, sys, time
 from datetime import timedelta
 from pathlib import Path
@@ -16,7 +16,7 @@ from .core import Comparison, Stats, as_device, seed_everything
 from .amp import TrainStep, compile_model
 from .trainer import ConfigError, TrainConfig, make_loader, make_optimizer, make_sampler, make_task, static_graph
 
-# %% ../nbs/13_distributed.ipynb #d50d7561
+# %% ../nbs/13_distributed.ipynb #7420e438
 TORCHRUN_VARS = ('RANK', 'LOCAL_RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT')
 
 def torchrun_env(environ=None) -> dict | None:
@@ -35,7 +35,7 @@ def torchrun_env(environ=None) -> dict | None:
                           "expected 0 <= RANK < WORLD_SIZE and LOCAL_RANK >= 0")
     return out
 
-# %% ../nbs/13_distributed.ipynb #c0dc4130
+# %% ../nbs/13_distributed.ipynb #73050534
 def device_for(device: str, local_rank: int) -> torch.device:
     "This process's device under torchrun: `cuda:LOCAL_RANK` for 'auto' (with CUDA) or 'cuda', else the CPU."
     if device == 'cpu' or (device == 'auto' and not torch.cuda.is_available()): return torch.device('cpu')
@@ -51,7 +51,7 @@ def backend_for(device) -> str:
     "NCCL for a CUDA device, gloo for the CPU."
     return 'nccl' if as_device(device).type == 'cuda' else 'gloo'
 
-# %% ../nbs/13_distributed.ipynb #435dabd9
+# %% ../nbs/13_distributed.ipynb #1a1cb4a3
 class DDPGroup:
     "One rank of a torchrun job: its device, the model in `DistributedDataParallel`, and the collectives `fit` needs."
     def __init__(self, rank: int, local_rank: int, world_size: int, device, owned: bool = True):
@@ -94,7 +94,7 @@ class DDPGroup:
         "Destroy the process group if `from_env` created it."
         if self.owned and dist.is_initialized(): dist.destroy_process_group()
 
-# %% ../nbs/13_distributed.ipynb #f3dc837e
+# %% ../nbs/13_distributed.ipynb #aacc26b5
 def torchrun_command(nproc: int, args: list, script: str = 'perf_opt_train', nnodes: int = 1, rdzv_endpoint: str | None = None,
                      job_id: str = 'perf_opt') -> list:
     "The torchrun argv for `script args` on `nproc` processes per node: standalone on one node, c10d rendezvous across `nnodes`."
@@ -106,7 +106,7 @@ def torchrun_command(nproc: int, args: list, script: str = 'perf_opt_train', nno
     exe = script if script.endswith('.py') else (shutil.which(script) or script)  # a console script runs by its path
     return launch + ['--nproc-per-node', str(nproc), exe, *map(str, args)]
 
-# %% ../nbs/13_distributed.ipynb #8a45c0fc
+# %% ../nbs/13_distributed.ipynb #e4f3cee8
 def _forever(loader):
     while True: yield from loader
 

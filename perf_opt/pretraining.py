@@ -308,6 +308,7 @@ class PretrainTask:
         return TaskData(train, val, np.full(len(train), o.window), collate=collated if cfg.token_cache else default_collate)
     def build_model(self, cfg: TrainConfig): return encoder_for(task_options(cfg.model))
     def loss(self, model, batch): return masked_mse(model(batch['x'], batch['mask']), batch['x'], batch['mask'])
+    def static_graph(self, cfg: TrainConfig) -> bool: return True  # every step: the same layers, every parameter used (DDP)
     def evaluate(self, model, loader, device) -> dict:
         "Masked MSE of the model and of predicting zero (the training mean), over the loader's fixed masks."
         was, (se, se0, n) = model.training, (0.0, 0.0, 0)
@@ -331,6 +332,8 @@ class RegimeClassifier(nn.Module):
         self.encoder, self.freeze = encoder, freeze
         self.head = nn.Linear(4 * encoder.hidden, 2)
         if freeze: self.encoder.requires_grad_(False)
+        for unused in (encoder.mask_token, *encoder.recon.parameters()): unused.requires_grad_(False)  # not in this forward: out
+        # of the optimizer, and DDP does not wait for gradients they never get (no find_unused_parameters needed)
     def train(self, mode: bool = True):
         super().train(mode)
         if self.freeze: self.encoder.eval()  # a frozen encoder keeps its dropout off
@@ -402,6 +405,7 @@ class FinetuneTask(PretrainTask):
         enc = encoder_for(o)
         return RegimeClassifier(load_encoder(enc, o.encoder) if o.encoder else enc, o.freeze)
     def loss(self, model, batch): return nn.functional.cross_entropy(model(batch['x']).float(), batch['y'])
+    def static_graph(self, cfg: TrainConfig) -> bool: return True  # one graph; unused encoder parts are frozen (DDP)
     def evaluate(self, model, loader, device) -> dict: return classification_metrics(*predict(model, loader, device))
     def test_metrics(self, model, cfg: TrainConfig, period: str = 'test', device='cpu') -> dict:
         "Metrics of `model` on every window of `period`."
