@@ -8,12 +8,11 @@ __all__ = ['TORCHRUN_VARS', 'torchrun_env', 'device_for', 'backend_for', 'DDPGro
 # %% ../nbs/13_distributed.ipynb #5a88c6bb
 import contextlib, os, shutil, sys, time
 from datetime import timedelta
-from pathlib import Path
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from .core import Comparison, Stats, as_device, seed_everything
-from .amp import TrainStep, compile_model
+from .amp import TrainStep
 from .trainer import ConfigError, TrainConfig, make_loader, make_optimizer, make_sampler, make_task, static_graph
 
 # %% ../nbs/13_distributed.ipynb #7420e438

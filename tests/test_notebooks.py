@@ -13,4 +13,4 @@ def test_notebook(nb, repo):
     assert ok, f"{nb.name} failed under nbdev's test runner (skipping {flags}); traceback above"
 
 def test_notebooks_found():
-    assert {'index', '00_core', '01a_data', '01b_baseline', '02_dataloader', '03_amp', '04_glove', '05_schedulers', '06_async_io', '07_bucketing', '08_profiling', '09_trainer', '10_poetry', '11_pretraining', '12_bench'} <= {p.stem for p in NBS}
+    assert {'index', '00_core', '01a_data', '01b_baseline', '02_dataloader', '03_amp', '04_glove', '05_schedulers', '06_async_io', '07_bucketing', '08_profiling', '09_trainer', '10_poetry', '11_pretraining', '12_bench', '13_distributed'} <= {p.stem for p in NBS}
