@@ -42,19 +42,24 @@ class _ShardedBatches(Sampler):
     def _rng(self): return np.random.default_rng([self.seed, self.epoch])
     def _order(self, rng):
         return rng.permutation(len(self.lengths)) if self.shuffle else np.arange(len(self.lengths))
-    def batches(self) -> list:
-        "This rank's batches (lists of indices) for the current epoch."
-        if self._memo is not None and self._memo[:2] == (self.seed, self.epoch): return self._memo[2]
+    def _epoch(self) -> tuple:
+        "All batches of the epoch (indexable) and the ids of this rank's, in order; memoised per (seed, epoch)."
+        if self._memo is not None and self._memo[:2] == (self.seed, self.epoch): return self._memo[2:]
         rng = self._rng()
         bs = self._all_batches(rng)
-        if self.shuffle: bs = [bs[i] for i in rng.permutation(len(bs))]
-        self._memo = (self.seed, self.epoch, _equal_shards(bs, self.world_size, self.drop_last)[self.rank::self.world_size])
-        return self._memo[2]
-    def __iter__(self):
+        ids = rng.permutation(len(bs)).tolist() if self.shuffle else list(range(len(bs)))
+        self._memo = (self.seed, self.epoch, bs, _equal_shards(ids, self.world_size, self.drop_last)[self.rank::self.world_size])
+        return self._memo[2:]
+    def batches(self) -> list:
+        "This rank's batches (lists of indices) for the current epoch."
+        bs, ids = self._epoch()
+        return [bs[i] for i in ids]
+    def __iter__(self):  # each batch becomes a Python list only when the loader asks for it
         skip, self._skip = self._skip, 0
         self.consumed = skip
-        for self.consumed, b in enumerate(self.batches()[skip:], skip + 1): yield b
-    def __len__(self): return len(self.batches()) - self._skip
+        bs, ids = self._epoch()
+        for self.consumed, i in enumerate(ids[skip:], skip + 1): yield bs[i]
+    def __len__(self): return len(self._epoch()[1]) - self._skip
 
 def _equal_shards(batches: list, world_size: int, drop_last: bool) -> list:
     "`batches` cut (drop_last) or padded by repeating from the start to a multiple of `world_size`: every rank gets as many."
@@ -62,6 +67,13 @@ def _equal_shards(batches: list, world_size: int, drop_last: bool) -> list:
     if extra == 0 or not batches: return batches
     if drop_last: return batches[:len(batches) // world_size * world_size]
     return batches + [batches[i % len(batches)] for i in range(extra)]  # as DistributedSampler pads its indices
+
+class _Rows:
+    "Batches as rows of a 2-d index array plus a short last batch; `rows[i]` is batch i as a list."
+    def __init__(self, full: np.ndarray, tail: list): self.full, self.tail = full, tail
+    def __len__(self): return len(self.full) + bool(self.tail)
+    def __getitem__(self, i): return self.full[i].tolist() if i < len(self.full) else list(self.tail)
+    def __iter__(self): return (self[i] for i in range(len(self)))
 
 def _pooled_batches(order: np.ndarray, lengths: np.ndarray, batch_size: int, pool: int) -> np.ndarray:
     "`order` cut into pools of `pool` indices, each sorted by length (stable: ties keep the shuffled order)."
@@ -97,9 +109,7 @@ class BucketingSampler(_ShardedBatches):
     def _all_batches(self, rng):
         srt = _pooled_batches(self._order(rng), self.lengths, self.batch_size, self.batch_size * self.mega_batches)
         full = len(srt) - len(srt) % self.batch_size
-        out = srt[:full].reshape(-1, self.batch_size).tolist() + ([srt[full:].tolist()] if full < len(srt) else [])
-        if self.drop_last: out = [b for b in out if len(b) == self.batch_size]
-        return out
+        return _Rows(srt[:full].reshape(-1, self.batch_size), [] if self.drop_last else srt[full:].tolist())
 
 
 # %% ../nbs/07_bucketing.ipynb #c2da7441

@@ -13,7 +13,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from .core import Comparison, Stats, as_device, seed_everything
 from .amp import TrainStep
-from .trainer import ConfigError, TrainConfig, make_loader, make_optimizer, make_sampler, make_task, static_graph
+from .trainer import ConfigError, TrainConfig, make_loader, make_optimizer, make_sampler, make_task
 
 # %% ../nbs/13_distributed.ipynb #7420e438
 TORCHRUN_VARS = ('RANK', 'LOCAL_RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT')
@@ -116,7 +116,7 @@ def allreduce_share(task_name: str, cfg: TrainConfig, steps: int = 20, rounds: i
     seed_everything(cfg.seed); task = make_task(task_name); data = task.data(cfg)
     loader = make_loader(task, data, make_sampler(cfg, data.lengths, group.rank, group.world_size), cfg, group.device, group)
     model = task.build_model(cfg).to(group.device)
-    ddp = group.wrap(model, static_graph=static_graph(task, cfg))
+    ddp = group.wrap(model, static_graph=False)  # no_sync below: static_graph + no_sync is pytorch#143580
     step, batches = TrainStep(ddp, make_optimizer(model, cfg), task.loss, cfg.precision, group.device), _forever(loader)
     times = dict(allreduce=[], local=[])
     for r in range(rounds + 1):
