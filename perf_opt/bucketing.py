@@ -7,6 +7,7 @@ __all__ = ['pool_for', 'BucketingSampler', 'DynamicBatchSampler', 'padding_effic
            'scheme_efficiency']
 
 # %% ../nbs/07_bucketing.ipynb #64905cd1
+import threading
 import numpy as np
 import torch
 from torch.utils.data import BatchSampler, RandomSampler, Sampler
@@ -25,7 +26,8 @@ class _ShardedBatches(Sampler):
     def __init__(self, lengths, shuffle, drop_last, seed, rank, world_size):
         self.lengths = _check_common(lengths, rank, world_size)
         self.shuffle, self.drop_last, self.seed, self.rank, self.world_size, self.epoch = shuffle, drop_last, seed, rank, world_size, 0
-        self._memo = None  # (seed, epoch, batches): len() and iter() of one epoch sort only once
+        self._memo = None  # (seed, epoch, batches, ids): len() and iter() of one epoch sort only once
+        self._ahead = None  # (seed, epoch, thread, box): the next epoch, built in the background while this one runs
         self.consumed = self._skip = 0  # batches yielded so far this epoch; batches the next iteration skips (resume)
     def set_epoch(self, epoch: int):
         "Choose the epoch: the batches of a (seed, epoch) pair are always the same."
@@ -42,14 +44,33 @@ class _ShardedBatches(Sampler):
     def _rng(self): return np.random.default_rng([self.seed, self.epoch])
     def _order(self, rng):
         return rng.permutation(len(self.lengths)) if self.shuffle else np.arange(len(self.lengths))
-    def _epoch(self) -> tuple:
-        "All batches of the epoch (indexable) and the ids of this rank's, in order; memoised per (seed, epoch)."
-        if self._memo is not None and self._memo[:2] == (self.seed, self.epoch): return self._memo[2:]
-        rng = self._rng()
+    def _build(self, seed: int, epoch: int) -> tuple:
+        rng = np.random.default_rng([seed, epoch])
         bs = self._all_batches(rng)
         ids = rng.permutation(len(bs)).tolist() if self.shuffle else list(range(len(bs)))
-        self._memo = (self.seed, self.epoch, bs, _equal_shards(ids, self.world_size, self.drop_last)[self.rank::self.world_size])
+        return bs, _equal_shards(ids, self.world_size, self.drop_last)[self.rank::self.world_size]
+    def _epoch(self) -> tuple:
+        "All batches of the epoch (indexable) and the ids of this rank's, in order; memoised per (seed, epoch)."
+        key = (self.seed, self.epoch)
+        if self._memo is not None and self._memo[:2] == key: return self._memo[2:]
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None and ahead[:2] == key:
+            ahead[2].join()
+            if 'error' in ahead[3]: raise ahead[3]['error']
+            self._memo = key + ahead[3]['epoch']
+        else: self._memo = key + self._build(*key)
         return self._memo[2:]
+    def _build_next(self):
+        "Start building the next epoch in a thread: a persistent loader's next epoch then starts without waiting for the sampler."
+        key = (self.seed, self.epoch + 1)
+        if self._ahead is not None and self._ahead[:2] == key: return
+        box = {}
+        def build():
+            try: box['epoch'] = self._build(*key)
+            except Exception as e: box['error'] = e  # raised by the epoch that needs it
+        t = threading.Thread(target=build, daemon=True, name='perf_opt-sampler'); t.start()
+        self._ahead = key + (t, box)
+    def __getstate__(self): return self.__dict__ | dict(_ahead=None)  # a thread does not pickle
     def batches(self) -> list:
         "This rank's batches (lists of indices) for the current epoch."
         bs, ids = self._epoch()
@@ -58,6 +79,7 @@ class _ShardedBatches(Sampler):
         skip, self._skip = self._skip, 0
         self.consumed = skip
         bs, ids = self._epoch()
+        self._build_next()
         for self.consumed, i in enumerate(ids[skip:], skip + 1): yield bs[i]
     def __len__(self): return len(self._epoch()[1]) - self._skip
 
