@@ -30,7 +30,8 @@ class Optimization:
     devices: tuple = ('cpu', 'cuda')     # where it is measured; elsewhere it is reported as unmeasured
 
 OPTIMIZATIONS = (
-    Optimization('token_cache', dict(token_cache=True), 'tokenize once into a memory-mapped token array (02)'),
+    Optimization('token_cache', dict(token_cache=True, num_workers='auto'),
+                 'tokenize once into a memory-mapped token array; loader workers autotuned per machine and dataset (02)'),
     Optimization('bucketing', dict(batching='bucket'), 'length-bucketed batches, padded to the batch maximum (07)'),
     Optimization('batch_256', dict(batch_size=256, lr=2e-3), 'batch 256 instead of 64, learning rate doubled'),
     Optimization('autocast', dict(precision='auto'), 'bf16 autocast where the hardware has it, fp16 + GradScaler otherwise on GPUs (03)'),

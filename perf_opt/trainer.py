@@ -160,7 +160,7 @@ def _naive(cls, **changes) -> 'TrainConfig':
 
 def _optimized(cls, **changes) -> 'TrainConfig':
     "The combination measured fastest on a 2-core CPU (09_trainer, 12_bench); each field is one optimization."
-    return cls(batching='bucket', batch_size=256, token_cache=True, num_workers=0, precision='auto', max_grad_norm=1.0,
+    return cls(batching='bucket', batch_size=256, token_cache=True, num_workers='auto', precision='auto', max_grad_norm=1.0,
                optimizer='adam', lr=2e-3, scheduler='warmup_cosine', warmup_steps=50, log_every=50,
                async_checkpoint=True).updated(**changes)
 
