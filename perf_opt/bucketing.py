@@ -7,7 +7,7 @@ __all__ = ['pool_for', 'BucketingSampler', 'DynamicBatchSampler', 'padding_effic
            'scheme_efficiency']
 
 # %% ../nbs/07_bucketing.ipynb #64905cd1
-import threading
+from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import torch
 from torch.utils.data import BatchSampler, RandomSampler, Sampler
@@ -21,13 +21,15 @@ def _check_common(lengths, rank, world_size):
     if world_size < 1 or not 0 <= rank < world_size: raise ValueError(f"need 0 <= rank < world_size, got rank={rank}, world_size={world_size}")
     return lengths
 
+_BUILDER = ThreadPoolExecutor(1, thread_name_prefix='perf_opt-sampler')  # next epochs; an error is raised by the epoch needing it
+
 class _ShardedBatches(Sampler):
     "Shared epoch/seed/shard logic; subclasses implement `_all_batches(rng)`."
     def __init__(self, lengths, shuffle, drop_last, seed, rank, world_size):
         self.lengths = _check_common(lengths, rank, world_size)
         self.shuffle, self.drop_last, self.seed, self.rank, self.world_size, self.epoch = shuffle, drop_last, seed, rank, world_size, 0
         self._memo = None  # (seed, epoch, batches, ids): len() and iter() of one epoch sort only once
-        self._ahead = None  # (seed, epoch, thread, box): the next epoch, built in the background while this one runs
+        self._ahead = None  # (seed, epoch, future): the next epoch, built in the background while this one runs
         self.consumed = self._skip = 0  # batches yielded so far this epoch; batches the next iteration skips (resume)
     def set_epoch(self, epoch: int):
         "Choose the epoch: the batches of a (seed, epoch) pair are always the same."
@@ -54,23 +56,13 @@ class _ShardedBatches(Sampler):
         key = (self.seed, self.epoch)
         if self._memo is not None and self._memo[:2] == key: return self._memo[2:]
         ahead, self._ahead = self._ahead, None
-        if ahead is not None and ahead[:2] == key:
-            ahead[2].join()
-            if 'error' in ahead[3]: raise ahead[3]['error']
-            self._memo = key + ahead[3]['epoch']
-        else: self._memo = key + self._build(*key)
+        self._memo = key + (ahead[2].result() if ahead is not None and ahead[:2] == key else self._build(*key))
         return self._memo[2:]
     def _build_next(self):
         "Start building the next epoch in a thread: a persistent loader's next epoch then starts without waiting for the sampler."
         key = (self.seed, self.epoch + 1)
-        if self._ahead is not None and self._ahead[:2] == key: return
-        box = {}
-        def build():
-            try: box['epoch'] = self._build(*key)
-            except Exception as e: box['error'] = e  # raised by the epoch that needs it
-        t = threading.Thread(target=build, daemon=True, name='perf_opt-sampler'); t.start()
-        self._ahead = key + (t, box)
-    def __getstate__(self): return self.__dict__ | dict(_ahead=None)  # a thread does not pickle
+        if self._ahead is None or self._ahead[:2] != key: self._ahead = key + (_BUILDER.submit(self._build, *key),)
+    def __getstate__(self): return self.__dict__ | dict(_ahead=None)  # a future does not pickle
     def batches(self) -> list:
         "This rank's batches (lists of indices) for the current epoch."
         bs, ids = self._epoch()
