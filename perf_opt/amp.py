@@ -49,7 +49,7 @@ def autoencoder_loss(model, batch, packed: bool = False):
     cfg = getattr(model, 'module', model).cfg  # DDP keeps the model in .module; its forward is still the one to call
     tf = model.training and random.random() < cfg.teacher_forcing  # drawn here, outside a compiled forward
     recon, z, target = model(batch['tokens'], batch['lengths'], packed=packed, teacher_forcing=tf)
-    return reconstruction_loss(recon.float(), target.float(), batch['lengths'], z.float(), cfg.latent_l2)
+    return reconstruction_loss(recon.float(), target.float(), batch['lengths'], z.float(), cfg.latent_l2, cfg.cosine_weight)
 
 def average_gradients(model):
     "Average every gradient over the default process group (for micro-batches that ran under DDP's `no_sync`)."
