@@ -222,8 +222,9 @@ class PoetryTask:
     def loss(self, model, batch): return autoencoder_loss(model, batch, packed=self.packed)
     def evaluate(self, model, loader, device) -> dict: return evaluate(model, loader, device)
     def static_graph(self, cfg: TrainConfig) -> bool:
-        "DDP may assume one graph only when every step takes the same decoder path (teacher forcing always or never)."
-        return AutoencoderConfig(**cfg.model).teacher_forcing in (0.0, 1.0)
+        "DDP may assume one graph only when every step takes the same decoder path (teacher forcing always or never, or none)."
+        m = AutoencoderConfig(**cfg.model)
+        return m.teacher_forcing in (0.0, 1.0) or m.decoder_input == 'latent'
 
 # tasks of later notebooks build on the trainer, so they are named here and imported when asked for
 TASKS = {'poetry': PoetryTask, 'pretrain': 'perf_opt.pretraining:PretrainTask', 'finetune': 'perf_opt.pretraining:FinetuneTask'}
