@@ -24,12 +24,25 @@ class PinnedSnapshotter:
     "Copies nested states to CPU into buffers reused across calls: CPU tensors by `copy_`, CUDA ones pinned, on a side stream."
     def __init__(self):
         self.buffers, self.stream = {}, None
-    def _buffer(self, t, used):
-        "The buffer for the next tensor of `t`'s shape and dtype in this call, allocated on first use."
+    @staticmethod
+    def _key(t, used) -> tuple:
+        "(shape, dtype, on CUDA, n): the n-th tensor of this kind in one call's traversal."
         kind = (tuple(t.shape), t.dtype, t.device.type == 'cuda')
         key = (*kind, used.get(kind, 0)); used[kind] = key[-1] + 1
-        if key not in self.buffers: self.buffers[key] = torch.empty(t.shape, dtype=t.dtype, pin_memory=kind[2])
+        return key
+    def _buffer(self, t, used):
+        "The buffer for the next tensor of `t`'s shape and dtype in this call, allocated on first use."
+        key = self._key(t, used)
+        if key not in self.buffers: self.buffers[key] = torch.empty(t.shape, dtype=t.dtype, pin_memory=key[2])
         return self.buffers[key]
+    def missing(self, state) -> list:
+        "The buffer keys a snapshot of `state` would allocate (its tensors in the order `__call__` visits them)."
+        used, keys = {}, []
+        map_leaves(state, lambda x: keys.append(self._key(x, used)) if isinstance(x, torch.Tensor) else None)
+        return [k for k in keys if k not in self.buffers]
+    def allocate(self, keys):
+        "Allocate the buffers of `keys` and write every page once, so the first snapshot copies without page faults."
+        for shape, dtype, pin, n in keys: self.buffers[shape, dtype, pin, n] = torch.empty(shape, dtype=dtype, pin_memory=pin).zero_()
     def __call__(self, state):
         "(snapshot, event): the copied state and a CUDA event to wait on before reading it (None if nothing was on a GPU)."
         used, cuda = {}, []
@@ -125,6 +138,10 @@ class AsyncCheckpointer(_BackgroundWriter):
         self.last_blocking = None  # seconds of the last save(): waiting for the previous write, snapshot, total
         self.dir.mkdir(parents=True, exist_ok=True)
         for p in self.dir.glob('.ckpt-*.tmp'): p.unlink()  # partial writes of a crashed run
+    def prepare(self, state: dict):
+        "Allocate the snapshot buffers `state` needs on the writer thread, so the first `save` blocks only for its copy."
+        keys = self.snapshotter.missing(state)  # shapes read here; the next save() waits for this job before it snapshots
+        if keys: self._submit(self.snapshotter.allocate, keys)
     def save(self, state: dict, step: int) -> Path:
         "Snapshot `state` now and write it as `ckpt-<step>.pt` in the background; returns the path it will have."
         if not isinstance(step, int) or step < 0: raise ValueError(f"step must be an int >= 0, got {step!r}")

@@ -6,10 +6,10 @@
 __all__ = ['LENGTH_BUCKETS', 'QUALITY_MODEL', 'glove_embeddings', 'PoetryPipelineTask', 'load_poetry_model', 'read_verse_file',
            'encode_texts', 'score', 'score_split', 'score_text_file', 'constant_baselines', 'score_by_length',
            'eval_parser', 'perf_opt_eval', 'nearest_words', 'encode_poems', 'decode_latents', 'reconstruct',
-           'closest_poems', 'interpolate']
+           'closest_poems', 'interpolate', 'validation_curve']
 
 # %% ../nbs/10_poetry.ipynb #ac398b75
-import argparse, json
+import argparse, csv, json
 from pathlib import Path
 import torch
 import torch.nn.functional as F
@@ -188,3 +188,10 @@ def interpolate(model, a: str, b: str, vocab: Vocab, steps: int = 5) -> list[tup
 
 # %% ../nbs/10_poetry.ipynb #2baf42d7
 QUALITY_MODEL = dict(reverse_input=True, decoder_input='latent', cosine_weight=1.0, latent=256)  # --set model.KEY=VALUE on the command line
+
+# %% ../nbs/10_poetry.ipynb #90f2ffc5
+def validation_curve(run_dir) -> list[dict]:
+    "The evaluations of a run folder's metrics.csv: step, wall_s, val_cosine and val_token_acc of each."
+    with open(Path(run_dir) / 'metrics.csv', newline='') as f:
+        return [dict(step=int(r['step']), wall_s=float(r['wall_s']), val_cosine=float(r['val_cosine']),
+                     val_token_acc=float(r['val_token_acc'])) for r in csv.DictReader(f) if r.get('val_cosine')]

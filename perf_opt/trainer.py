@@ -443,6 +443,7 @@ def fit(task, cfg: TrainConfig, out, resume: bool = False, preset: str | None = 
     monitor = GPUMonitor().start() if cfg.monitor and main else None
     run.t_row, run.n_row = time.perf_counter(), (run.st.sequences, run.st.tokens)
     n, st, reason = step.steps + step.skipped, run.st, None
+    first = n
     if not resume and cfg.eval_every: csv_log.add(dict(step=0, epoch=0, wall_s=time.perf_counter() - started) | _evaluate(run, 0))
     bar = tqdm(total=cfg.max_steps, initial=n, desc=task.name, unit='step', disable=not (progress and main), dynamic_ncols=True)
     with stop_on_signals() as signals, ProfilerContext(cfg.profile and main, out_dir=out / 'profile') as prof:
@@ -461,6 +462,8 @@ def fit(task, cfg: TrainConfig, out, resume: bool = False, preset: str | None = 
                     if not stepped: continue
                 # -- one optimizer step done: log, evaluate, checkpoint, decide whether to stop
                 n += 1; run.sb.step(); prof.step(); bar.update(1)
+                if main and n == first + 1:  # snapshot buffers allocated in the background before the first save (06)
+                    run.ck.prepare(dict(model=run.model.state_dict(), optimizer=run.optimizer.state_dict()))
                 row = _metrics_row(run, n) if n % cfg.log_every == 0 else None
                 if cfg.eval_every and n % cfg.eval_every == 0: row = (row or _metrics_row(run, n)) | _evaluate(run, n)
                 if row is not None:
