@@ -217,8 +217,9 @@ class PoetryTask:
         known = {f.name for f in fields(AutoencoderConfig)}
         bad = sorted(set(cfg.model) - known)
         if bad: raise ConfigError(f"TrainConfig.model: unknown poetry model option {bad[0]!r}; the options are: {', '.join(sorted(known))}")
-        self.packed = cfg.packed
-        return PoetryAutoencoder(self.corpus(cfg).embeddings, AutoencoderConfig(**cfg.model))
+        self.packed, embeddings = cfg.packed, self.corpus(cfg).embeddings
+        try: return PoetryAutoencoder(embeddings, AutoencoderConfig(**cfg.model))
+        except ValueError as e: raise ConfigError(f"TrainConfig.model: {e}") from None  # e.g. an unknown decoder_input
     def loss(self, model, batch): return autoencoder_loss(model, batch, packed=self.packed)
     def evaluate(self, model, loader, device) -> dict: return evaluate(model, loader, device)
     def static_graph(self, cfg: TrainConfig) -> bool:

@@ -59,6 +59,7 @@ def test_sigterm_writes_a_checkpoint_and_exits_cleanly(repo, tmp_path):
     (['poetry', '--set', 'precision=fp8'], "TrainConfig.precision='fp8': expected one of"),
     (['poetry', '--config', '/no/such/config.json'], '/no/such/config.json: no such config file'),
     (['poetry', '--bogus'], 'unrecognized arguments: --bogus'),
+    (['poetry', '--n-lines', '2000', '--set', 'model.decoder_input=none'], "TrainConfig.model: cfg.decoder_input must be one of"),
 ])
 def test_bad_arguments_exit_2_with_one_line(repo, argv, message):
     r = run(argv)
