@@ -87,23 +87,29 @@ def _trailing_space(path, skip) -> bool:
         for _ in range(skip): f.readline()
         return f.readline().rstrip(b'\r\n').endswith(b' ')
 
-def _read_glove_csv(src, dim: int, trailing: bool, skip: int = 0) -> tuple[list, np.ndarray]:
-    "Parse GloVe lines from a path or buffer with pandas' C parser: (words, float32 vectors); raises on anything malformed."
+def _read_glove_csv(src, dim: int, trailing: bool, skip: int = 0) -> tuple[list, np.ndarray, bool]:
+    "Parse GloVe lines with pandas' C parser: (words, float32 vectors, whether a NaN may be a short line); raises if malformed."
     df = pd.read_csv(src, sep=' ', header=None, skiprows=skip, quoting=csv.QUOTE_NONE, na_filter=False, engine='c',
                      encoding='utf-8', dtype={0: object, **{i: np.float32 for i in range(1, dim + 1)}},
                      **({'usecols': range(dim + 1)} if trailing else {}))
     if df.shape[1] != dim + 1: raise ValueError(f"expected {dim + 1} columns, got {df.shape[1]}")
-    return df[0].tolist(), df.iloc[:, 1:].to_numpy(np.float32)
+    vectors = df.iloc[:, 1:].to_numpy(np.float32)
+    return df[0].tolist(), vectors, bool(np.isnan(vectors).any())  # a short line comes back as NaN
 
-def _read_glove_polars(src, dim: int, trailing: bool, skip: int = 0) -> tuple[list, np.ndarray]:
-    "Parse GloVe lines with polars' multi-threaded CSV reader: (words, float32 vectors); blank lines skipped as pandas does."
+def _nulls(df, cols) -> int: return sum(df.select(cols).null_count().row(0))  # kept with each column: no pass over the data
+
+def _read_glove_polars(src, dim: int, trailing: bool, skip: int = 0) -> tuple[list, np.ndarray, bool]:
+    "Parse GloVe lines with polars' multi-threaded CSV reader: (words, float32 vectors, whether a field was missing)."
     import polars as pl
     cols = [f'v{i}' for i in range(dim)]
     schema = {'word': pl.String, **{c: pl.Float32 for c in cols}, **({'end': pl.String} if trailing else {})}
     df = pl.read_csv(src, separator=' ', has_header=False, quote_char=None, skip_rows=skip, schema=schema, encoding='utf8')
-    blank = pl.col('word').is_null() & pl.all_horizontal(pl.col(c).is_null() for c in cols)
-    if df.select(blank.any()).item(): df = df.filter(~blank)
-    return df['word'].fill_null('').to_list(), df.select(cols).to_numpy(order='c')
+    missing = _nulls(df, ['word', *cols]) > 0
+    if missing:  # blank lines are skipped, as pandas does; any other missing field is a short line
+        blank = pl.col('word').is_null() & pl.all_horizontal(pl.col(c).is_null() for c in cols)
+        df = df.filter(~blank).with_columns(pl.col('word').fill_null(''))
+        missing = _nulls(df, cols) > 0
+    return df['word'].to_list(), df.select(cols).to_numpy(order='c'), missing
 
 ENGINES = ('auto', 'polars', 'pandas')
 def _engine(engine: str) -> str:
@@ -117,7 +123,7 @@ def _reader(engine: str): return _read_glove_polars if engine == 'polars' else _
 
 def _parse_bytes(data: bytes, dim: int, trailing: bool, engine: str = 'pandas') -> tuple[list, np.ndarray]:
     "Parse GloVe lines held in memory."
-    if not data.strip(): return [], np.empty((0, dim), np.float32)
+    if not data.strip(): return [], np.empty((0, dim), np.float32), False
     return _reader(engine)(io.BytesIO(data), dim, trailing)
 
 def _parse_range(path, start: int, end: int, dim: int, trailing: bool):
@@ -141,12 +147,12 @@ def _parse_errors() -> tuple:
     return (ValueError, UnicodeDecodeError, pd.errors.ParserError) + ((pl.exceptions.PolarsError,) if pl else ())
 
 def _parse_or_diagnose(parse, path, dim, skip):
-    "Run `parse()`; on a parse error or a NaN (a short line), raise the exact file:line error."
-    try: words, vectors = parse()
+    "Run `parse()`; on a parse error or a possibly short line, raise the exact file:line error."
+    try: words, vectors, suspect = parse()
     except _parse_errors() as e:
         diagnose(path, dim, skip)
         raise ValueError(f"{path}: could not parse as GloVe text: {' '.join(str(e).split())}") from e
-    if np.isnan(vectors).any(): diagnose(path, dim, skip)  # short lines come back as NaN; real NaN values pass
+    if suspect: diagnose(path, dim, skip)  # a NaN or missing field: a short line raises there, real NaN values pass
     return words, vectors
 
 def _parse_all(path, dim, skip, workers, engine='pandas'):
@@ -158,7 +164,7 @@ def _parse_all(path, dim, skip, workers, engine='pandas'):
         ctx = mp.get_context('fork' if 'fork' in mp.get_all_start_methods() else 'spawn')
         with ProcessPoolExecutor(len(ranges), mp_context=ctx) as ex:
             parts = list(ex.map(_parse_range, *zip(*[(path, a, b, dim, trailing) for a, b in ranges])))
-        return [w for p in parts for w in p[0]], np.concatenate([p[1] for p in parts])
+        return [w for p in parts for w in p[0]], np.concatenate([p[1] for p in parts]), any(p[2] for p in parts)
     return _parse_or_diagnose(parse, path, dim, skip)
 
 def _parse_vocab(path, dim, skip, vocab, engine='pandas'):
@@ -188,6 +194,14 @@ def _load_cache(d: Path) -> GloVe | None:
     words = lambda: (d / 'words.txt').read_text(encoding='utf-8').split('\n') if meta['n'] else []
     return GloVe(words, np.load(d / 'vectors.npy', mmap_mode='r'), meta['missing'])
 
+def _first_rows(path, words: list) -> dict | None:
+    "Each word's first row, with a warning, if any word repeats; None when all are distinct (one set built in C, no loop)."
+    if len(set(words)) == len(words): return None
+    first = {}
+    for i, w in enumerate(words): first.setdefault(w, i)
+    warnings.warn(f"{path}: {len(words) - len(first)} duplicate word(s); kept the first occurrence of each")
+    return first
+
 def load_glove(path, vocab=None, workers: int = 1, cache: bool = True, cache_root=None, dim: int | None = None, engine: str = 'auto') -> GloVe:
     "Load a GloVe/word2vec text file (all words, or only `vocab`, in its order) via a memory-mapped binary cache."
     path = Path(path)
@@ -206,18 +220,15 @@ def load_glove(path, vocab=None, workers: int = 1, cache: bool = True, cache_roo
         if n_header is not None and n_header != len(words):
             raise ValueError(f"{path}:1: header says {n_header} words, the file has {len(words)}")
     else: words, vectors = _parse_vocab(path, dim, skip, vocab, engine)
-    first = {}
-    for i, w in enumerate(words): first.setdefault(w, i)
-    if len(first) != len(words):
-        warnings.warn(f"{path}: {len(words) - len(first)} duplicate word(s); kept the first occurrence of each")
+    first = _first_rows(path, words)
     if vocab is not None:  # requested order; the first occurrence of each word
+        first = first or {w: i for i, w in enumerate(words)}
         missing = [w for w in vocab if w not in first]
         words = [w for w in vocab if w in first]
         vectors = vectors[[first[w] for w in words]]
     else:
         missing = []
-        if len(first) != len(words):
-            keep = sorted(first.values()); words, vectors = [words[i] for i in keep], vectors[keep]
+        if first is not None: keep = sorted(first.values()); words, vectors = [words[i] for i in keep], vectors[keep]
     g = GloVe(words, vectors, missing)
     if cache:
         d.mkdir(parents=True, exist_ok=True); _save_cache(d, g)
