@@ -87,19 +87,19 @@ def _trailing_space(path, skip) -> bool:
         for _ in range(skip): f.readline()
         return f.readline().rstrip(b'\r\n').endswith(b' ')
 
-def _read_glove_csv(src, dim: int, trailing: bool, skip: int = 0) -> tuple[list, np.ndarray, bool]:
-    "Parse GloVe lines with pandas' C parser: (words, float32 vectors, whether a NaN may be a short line); raises if malformed."
+def _read_glove_csv(src, dim: int, trailing: bool, skip: int = 0) -> tuple:
+    "Parse GloVe lines with pandas' C parser: (words, float32 vectors, whether a NaN may be a short line, None); raises if malformed."
     df = pd.read_csv(src, sep=' ', header=None, skiprows=skip, quoting=csv.QUOTE_NONE, na_filter=False, engine='c',
                      encoding='utf-8', dtype={0: object, **{i: np.float32 for i in range(1, dim + 1)}},
                      **({'usecols': range(dim + 1)} if trailing else {}))
     if df.shape[1] != dim + 1: raise ValueError(f"expected {dim + 1} columns, got {df.shape[1]}")
     vectors = df.iloc[:, 1:].to_numpy(np.float32)
-    return df[0].tolist(), vectors, bool(np.isnan(vectors).any())  # a short line comes back as NaN
+    return df[0].tolist(), vectors, bool(np.isnan(vectors).any()), None  # a short line comes back as NaN; distinct: not known
 
 def _nulls(df, cols) -> int: return sum(df.select(cols).null_count().row(0))  # kept with each column: no pass over the data
 
-def _read_glove_polars(src, dim: int, trailing: bool, skip: int = 0) -> tuple[list, np.ndarray, bool]:
-    "Parse GloVe lines with polars' multi-threaded CSV reader: (words, float32 vectors, whether a field was missing)."
+def _read_glove_polars(src, dim: int, trailing: bool, skip: int = 0) -> tuple:
+    "Parse GloVe lines with polars' multi-threaded CSV reader: (words, float32 vectors, whether a field was missing, all words distinct)."
     import polars as pl
     cols = [f'v{i}' for i in range(dim)]
     schema = {'word': pl.String, **{c: pl.Float32 for c in cols}, **({'end': pl.String} if trailing else {})}
@@ -109,7 +109,8 @@ def _read_glove_polars(src, dim: int, trailing: bool, skip: int = 0) -> tuple[li
         blank = pl.col('word').is_null() & pl.all_horizontal(pl.col(c).is_null() for c in cols)
         df = df.filter(~blank).with_columns(pl.col('word').fill_null(''))
         missing = _nulls(df, cols) > 0
-    return df['word'].to_list(), df.select(cols).to_numpy(order='c'), missing
+    distinct = df['word'].n_unique() == df.height  # hashed in Rust: no Python string hashes
+    return df['word'].to_list(), df.select(cols).to_numpy(order='c'), missing, distinct
 
 ENGINES = ('auto', 'polars', 'pandas')
 def _engine(engine: str) -> str:
@@ -123,7 +124,7 @@ def _reader(engine: str): return _read_glove_polars if engine == 'polars' else _
 
 def _parse_bytes(data: bytes, dim: int, trailing: bool, engine: str = 'pandas') -> tuple[list, np.ndarray]:
     "Parse GloVe lines held in memory."
-    if not data.strip(): return [], np.empty((0, dim), np.float32), False
+    if not data.strip(): return [], np.empty((0, dim), np.float32), False, True
     return _reader(engine)(io.BytesIO(data), dim, trailing)
 
 def _parse_range(path, start: int, end: int, dim: int, trailing: bool):
@@ -147,13 +148,13 @@ def _parse_errors() -> tuple:
     return (ValueError, UnicodeDecodeError, pd.errors.ParserError) + ((pl.exceptions.PolarsError,) if pl else ())
 
 def _parse_or_diagnose(parse, path, dim, skip):
-    "Run `parse()`; on a parse error or a possibly short line, raise the exact file:line error."
-    try: words, vectors, suspect = parse()
+    "(words, vectors, distinct) from `parse()`; on a parse error or a possibly short line, raise the exact file:line error."
+    try: words, vectors, suspect, distinct = parse()
     except _parse_errors() as e:
         diagnose(path, dim, skip)
         raise ValueError(f"{path}: could not parse as GloVe text: {' '.join(str(e).split())}") from e
     if suspect: diagnose(path, dim, skip)  # a NaN or missing field: a short line raises there, real NaN values pass
-    return words, vectors
+    return words, vectors, distinct
 
 def _parse_all(path, dim, skip, workers, engine='pandas'):
     "Every line: by path in this process (workers=1), or over line-aligned byte ranges in `workers` processes (pandas)."
@@ -164,7 +165,7 @@ def _parse_all(path, dim, skip, workers, engine='pandas'):
         ctx = mp.get_context('fork' if 'fork' in mp.get_all_start_methods() else 'spawn')
         with ProcessPoolExecutor(len(ranges), mp_context=ctx) as ex:
             parts = list(ex.map(_parse_range, *zip(*[(path, a, b, dim, trailing) for a, b in ranges])))
-        return [w for p in parts for w in p[0]], np.concatenate([p[1] for p in parts]), any(p[2] for p in parts)
+        return [w for p in parts for w in p[0]], np.concatenate([p[1] for p in parts]), any(p[2] for p in parts), None
     return _parse_or_diagnose(parse, path, dim, skip)
 
 def _parse_vocab(path, dim, skip, vocab, engine='pandas'):
@@ -216,11 +217,11 @@ def load_glove(path, vocab=None, workers: int = 1, cache: bool = True, cache_roo
     if cache and (g := _load_cache(d)) is not None: return g
     skip, n_header, dim = read_header(path, dim)
     if vocab is None:
-        words, vectors = _parse_all(path, dim, skip, workers, engine)
+        words, vectors, distinct = _parse_all(path, dim, skip, workers, engine)
         if n_header is not None and n_header != len(words):
             raise ValueError(f"{path}:1: header says {n_header} words, the file has {len(words)}")
-    else: words, vectors = _parse_vocab(path, dim, skip, vocab, engine)
-    first = _first_rows(path, words)
+    else: words, vectors, distinct = _parse_vocab(path, dim, skip, vocab, engine)
+    first = None if distinct else _first_rows(path, words)
     if vocab is not None:  # requested order; the first occurrence of each word
         first = first or {w: i for i, w in enumerate(words)}
         missing = [w for w in vocab if w not in first]
