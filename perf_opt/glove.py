@@ -122,8 +122,8 @@ def _engine(engine: str) -> str:
 
 def _reader(engine: str): return _read_glove_polars if engine == 'polars' else _read_glove_csv
 
-def _parse_bytes(data: bytes, dim: int, trailing: bool, engine: str = 'pandas') -> tuple[list, np.ndarray]:
-    "Parse GloVe lines held in memory."
+def _parse_bytes(data: bytes, dim: int, trailing: bool, engine: str = 'pandas') -> tuple:
+    "Parse GloVe lines held in memory: what the engine's reader returns."
     if not data.strip(): return [], np.empty((0, dim), np.float32), False, True
     return _reader(engine)(io.BytesIO(data), dim, trailing)
 
