@@ -23,7 +23,7 @@ def _copy_tensors(obj, copy_tensor):
 class PinnedSnapshotter:
     "Copies nested states to CPU into buffers reused across calls: CPU tensors by `copy_`, CUDA ones pinned, on a side stream."
     def __init__(self):
-        self.buffers, self.stream = {}, None
+        self.buffers, self.streams = {}, {}  # one side stream per CUDA device the state lives on
     @staticmethod
     def _key(t, used) -> tuple:
         "(shape, dtype, on CUDA, n): the n-th tensor of this kind in one call's traversal."
@@ -45,26 +45,35 @@ class PinnedSnapshotter:
         for shape, dtype, pin, n in keys: self.buffers[shape, dtype, pin, n] = torch.empty(shape, dtype=dtype, pin_memory=pin).zero_()
     def __call__(self, state):
         "(snapshot, event): the copied state and a CUDA event to wait on before reading it (None if nothing was on a GPU)."
-        used, cuda = {}, []
+        used, cuda = {}, {}
         def copy_tensor(t):
             buf = self._buffer(t, used)
-            if t.device.type == 'cuda': cuda.append((buf, t))
+            if t.device.type == 'cuda': cuda.setdefault(t.device, []).append((buf, t))
             else: buf.copy_(t.detach())
             return buf
         snap = _copy_tensors(state, copy_tensor)
-        if not cuda: return snap, None
-        if self.stream is None: self.stream = torch.cuda.Stream()
-        train = torch.cuda.current_stream()
-        self.stream.wait_stream(train)  # the copies see every update queued before save()
-        with torch.cuda.stream(self.stream):
-            for buf, t in cuda:
+        events = [self._copy_from(device, pairs) for device, pairs in cuda.items()]
+        return snap, (None if not events else events[0] if len(events) == 1 else _Events(events))
+    def _copy_from(self, device, pairs) -> 'torch.cuda.Event':
+        "Queue the copies of one device's tensors on that device's side stream; the event marks their end."
+        if device not in self.streams: self.streams[device] = torch.cuda.Stream(device)
+        side, train = self.streams[device], torch.cuda.current_stream(device)  # the tensors' device, not the current one
+        side.wait_stream(train)  # the copies see every update queued before save()
+        with torch.cuda.device(device), torch.cuda.stream(side):
+            for buf, t in pairs:
                 buf.copy_(t, non_blocking=True)
-                t.record_stream(self.stream)  # allocator only: the source's memory is not reused before the copy ran
-            event = torch.cuda.Event(); event.record()
+                t.record_stream(side)  # allocator only: the source's memory is not reused before the copy ran
+            event = torch.cuda.Event(); event.record(side)
         # ordering: work queued on the training stream from now on (optimizer.step() updates parameters and Adam
         # moments in place) waits for the copies, so they cannot read half-updated values; the host does not block
-        train.wait_stream(self.stream)
-        return snap, event
+        train.wait_stream(side)
+        return event
+
+class _Events:
+    "The copy events of several devices, waited on together."
+    def __init__(self, events): self.events = events
+    def synchronize(self):
+        for e in self.events: e.synchronize()
 
 def snapshot(state):
     "A copy of a nested state in which every tensor is a fresh CPU copy taken now (blocking for GPU tensors)."
@@ -73,27 +82,37 @@ def snapshot(state):
     return snap
 
 # %% ../nbs/06_async_io.ipynb #93791ffb
-def rng_state() -> dict:
-    "Every RNG training draws from (Python, NumPy, torch CPU, CUDA if present) as tensors and plain values only."
+def _cuda_device(device=None):
+    "The CUDA device whose generator training uses: `device` if it is one, else the current one; None without CUDA."
+    if not torch.cuda.is_available(): return None
+    if device is None: return torch.device('cuda', torch.cuda.current_device())
+    device = as_device(device)
+    return device if device.type == 'cuda' else None
+
+def rng_state(device=None) -> dict:
+    "Every RNG training draws from (Python, NumPy, torch CPU, the training device's CUDA generator) as tensors and plain values."
     version, mt, gauss = random.getstate()
     kind, keys, pos, has_gauss, cached = np.random.get_state()
     return dict(python=dict(version=version, mt=torch.tensor(mt, dtype=torch.int64), gauss=gauss),
                 numpy=dict(kind=kind, keys=torch.from_numpy(keys.astype(np.int64)), pos=int(pos),
                            has_gauss=int(has_gauss), cached=float(cached)),
-                torch=torch.get_rng_state(), cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None)
+                torch=torch.get_rng_state(), cuda=torch.cuda.get_rng_state(cuda) if (cuda := _cuda_device(device)) else None)
 
-def set_rng_state(state: dict):
-    "Restore the RNG states captured by `rng_state`."
+def set_rng_state(state: dict, device=None):
+    "Restore the RNG states captured by `rng_state`; the CUDA one into `device` (whatever its index is now)."
     py, n = state['python'], state['numpy']
     random.setstate((py['version'], tuple(py['mt'].tolist()), py['gauss']))
     np.random.set_state((n['kind'], n['keys'].numpy().astype(np.uint32), n['pos'], n['has_gauss'], n['cached']))
     torch.set_rng_state(state['torch'])
-    if state.get('cuda') is not None and torch.cuda.is_available(): torch.cuda.set_rng_state_all(state['cuda'])
+    cuda, saved = _cuda_device(device), state.get('cuda')
+    if isinstance(saved, (list, tuple)):  # checkpoints before 0.1.1 saved every visible GPU's: take the one at our index
+        saved = saved[cuda.index] if cuda is not None and cuda.index < len(saved) else None
+    if saved is not None and cuda is not None: torch.cuda.set_rng_state(saved, cuda)
 
-def training_state(model, optimizer, step: int, scheduler=None, scaler=None, sampler=None, **extra) -> dict:
+def training_state(model, optimizer, step: int, scheduler=None, scaler=None, sampler=None, device=None, **extra) -> dict:
     "Everything to resume: model, optimizer, scheduler, scaler, RNGs, the sampler's position (sampler or its state dict), step, `extra`."
     if sampler is not None and not isinstance(sampler, dict): sampler = sampler.state_dict()
-    return dict(model=model.state_dict(), optimizer=optimizer.state_dict(), step=step, rng=rng_state(),
+    return dict(model=model.state_dict(), optimizer=optimizer.state_dict(), step=step, rng=rng_state(device),
                 scheduler=scheduler.state_dict() if scheduler is not None else None,
                 scaler=scaler.state_dict() if scaler is not None else None, sampler=sampler, extra=extra)
 
@@ -131,13 +150,14 @@ class _BackgroundWriter:
 
 class AsyncCheckpointer(_BackgroundWriter):
     "Snapshot on `save()`, write atomically in the background (one write in flight), keep the last `keep_last`."
-    def __init__(self, directory, keep_last: int = 3):
+    def __init__(self, directory, keep_last: int = 3, clean: bool = True):
         if keep_last < 1: raise ValueError(f"keep_last must be >= 1, got {keep_last}")
         super().__init__()
         self.dir, self.keep_last, self.snapshotter = Path(directory), keep_last, PinnedSnapshotter()
         self.last_blocking = None  # seconds of the last save(): waiting for the previous write, snapshot, total
         self.dir.mkdir(parents=True, exist_ok=True)
-        for p in self.dir.glob('.ckpt-*.tmp'): p.unlink()  # partial writes of a crashed run
+        if clean:  # partial writes of a crashed run; under DDP rank 0 alone, and a file another process removed is fine
+            for p in self.dir.glob('.ckpt-*.tmp'): p.unlink(missing_ok=True)
     def prepare(self, state: dict):
         "Allocate the snapshot buffers `state` needs on the writer thread, so the first `save` blocks only for its copy."
         keys = self.snapshotter.missing(state)  # shapes read here; the next save() waits for this job before it snapshots
@@ -191,7 +211,7 @@ def load_checkpoint(path, map_location='cpu') -> dict:
     state['path'] = path
     return state
 
-def resume(path, model, optimizer=None, scheduler=None, scaler=None, sampler=None, map_location='cpu') -> int:
+def resume(path, model, optimizer=None, scheduler=None, scaler=None, sampler=None, map_location='cpu', device=None) -> int:
     "Load the checkpoint at `path` (or the newest in folder `path`) into the given objects; return its step."
     state = load_checkpoint(path, map_location)
     model.load_state_dict(state['model'])
@@ -200,7 +220,7 @@ def resume(path, model, optimizer=None, scheduler=None, scaler=None, sampler=Non
         if state.get(name) is None:
             raise KeyError(f"{state['path']}: checkpoint has no {name} state, but a {name} was given to resume")
         obj.load_state_dict(state[name])
-    set_rng_state(state['rng'])
+    set_rng_state(state['rng'], device)
     return state['step']
 
 # %% ../nbs/06_async_io.ipynb #2ec5ff4c

@@ -7,14 +7,14 @@ __all__ = ['DECODER_INPUTS', 'AutoencoderConfig', 'length_mask', 'reversed_token
            'masked_cosine', 'token_accuracy', 'evaluate', 'PoemTextDataset', 'PadCollate', 'naive_train']
 
 # %% ../nbs/01b_baseline.ipynb #ab5bcf79
-import random, resource, time, io
+import random, time, io
 from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import nn
 import torch.nn.functional as F
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
-from .core import StepBreakdown, as_device
+from .core import StepBreakdown, as_device, peak_rss_mib
 from .data import Vocab, tokenize
 
 # %% ../nbs/01b_baseline.ipynb #80a48964
@@ -209,5 +209,5 @@ def naive_train(model, loader, epochs: int = 1, lr: float = 1e-3, device='cpu', 
     return dict(steps=step, sequences=seqs, real_tokens=real, padded_tokens=padded, seconds=secs,
                 seq_per_s=seqs / secs, tokens_per_s=real / secs, padding_fraction=1 - real / padded,
                 breakdown=sb.report(), breakdown_table=sb.table(), losses=losses,
-                peak_rss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                peak_rss_mib=peak_rss_mib(),
                 peak_cuda_mib=torch.cuda.max_memory_allocated(device) / 2**20 if device.type == 'cuda' else None)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #5e931abf
 from __future__ import annotations
-import os, json, time, random, platform, statistics, subprocess, tempfile, contextlib
+import os, sys, json, time, random, platform, statistics, subprocess, tempfile, contextlib
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +15,8 @@ import torch
 # %% auto #0
 __all__ = ['CPU_FLAGS', 'KEY_PACKAGES', 'cpu_flags', 'EnvReport', 'env_report', 'seed_everything', 'as_device', 'synchronize',
            'Timer', 'Stats', 'benchmark', 'Comparison', 'compare', 'StepBreakdown', 'cache_dir', 'atomic_write',
-           'results_dir', 'git_commit', 'save_results', 'load_results', 'headline_table', 'perf_opt_env']
+           'peak_rss_mib', 'results_dir', 'git_commit', 'save_results', 'load_results', 'headline_table',
+           'perf_opt_env']
 
 # %% ../nbs/00_core.ipynb #287d834a
 CPU_FLAGS = ('fma', 'avx2', 'avx512f', 'avx512_bf16', 'amx_tile', 'amx_bf16', 'amx_int8')
@@ -274,6 +275,13 @@ def _fsync_dir(path: Path):
     try: os.fsync(fd)
     finally: os.close(fd)
 
+def _umask() -> int:
+    "The process umask, read without changing it where the OS allows (Linux), else by setting and restoring it."
+    try: return int(next(l for l in Path('/proc/self/status').read_text().splitlines() if l.startswith('Umask:')).split()[1], 8)
+    except (OSError, StopIteration, ValueError): pass
+    old = os.umask(0o022); os.umask(old)
+    return old
+
 @contextlib.contextmanager
 def atomic_write(path, mode: str = 'wb'):
     "Open a temp file beside `path` for writing; on success fsync and rename it over `path`."
@@ -281,6 +289,7 @@ def atomic_write(path, mode: str = 'wb'):
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
     try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a results file or shared cache is read by others
         with os.fdopen(fd, mode, **({} if 'b' in mode else {'encoding': 'utf-8'})) as f:
             yield f
             f.flush(); os.fsync(f.fileno())
@@ -289,6 +298,17 @@ def atomic_write(path, mode: str = 'wb'):
     except BaseException:
         with contextlib.suppress(FileNotFoundError): os.unlink(tmp)
         raise
+
+# %% ../nbs/00_core.ipynb #cead1755
+def peak_rss_mib() -> float:
+    "This process's peak resident memory in MiB so far."
+    try: import resource
+    except ImportError:  # Windows
+        import psutil
+        info = psutil.Process().memory_info()
+        return getattr(info, 'peak_wset', info.rss) / 2**20
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == 'darwin' else peak / 1024
 
 # %% ../nbs/00_core.ipynb #9c90b4f4
 def results_dir() -> Path:

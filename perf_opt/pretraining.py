@@ -21,6 +21,7 @@ from torch import nn
 from torch.utils.data import DataLoader, default_collate
 from .data import package_file
 from .dataloader import collated
+from .bucketing import batch_rng
 from tqdm.auto import tqdm
 from .trainer import ConfigError, TaskData, TrainConfig, fit
 
@@ -268,25 +269,31 @@ class WindowBatches:
     def _masks(self, n, rng):
         o = self.o
         return make_mask(n, o.window, o.mask_ratio, o.mask, o.patch, o.mean_span, rng)
-    def _rng(self): return np.random.default_rng(int(torch.randint(0, 2**62, ())))
+    def _rng(self, idx=()):
+        "The batch's own generator (its sampler key), else one seeded from torch's global RNG."
+        return batch_rng(idx, salt=1) or np.random.default_rng(int(torch.randint(0, 2**62, ())))
     def __getitems__(self, idx):
-        idx = torch.as_tensor(idx)
+        rng, idx = self._rng(idx), torch.as_tensor(idx)
         x = self.x[self._starts[idx][:, None] + self.offsets]
         b = dict(x=x, lengths=torch.full((len(idx),), self.o.window))
         if self.labels: b['y'] = self.y[idx]
-        else: b['mask'] = self.fixed[idx] if self.fixed is not None else torch.from_numpy(self._masks(len(idx), self._rng()))
+        else: b['mask'] = self.fixed[idx] if self.fixed is not None else torch.from_numpy(self._masks(len(idx), rng))
         return b
     def __getitem__(self, i): return {k: v[0] for k, v in self.__getitems__([i]).items()}
 
 # %% ../nbs/11_pretraining.ipynb #98ef0d1e
 class WindowItems(WindowBatches):
     "The same windows served one at a time (slice, mask, tensors), for the DataLoader's default collate: the seed's way."
-    __getitems__ = None  # the DataLoader falls back to one __getitem__ per window
-    def __getitem__(self, i):
+    def __getitems__(self, idx):
+        "One window at a time, as a list for the default collate; masks from the batch's generator."
+        rng = self._rng(idx)
+        return [self._item(int(i), rng) for i in idx]
+    def __getitem__(self, i): return self._item(i, self._rng())
+    def _item(self, i, rng):
         s = int(self.starts[i])
         item = dict(x=self.x[s:s + self.o.window].clone(), lengths=torch.tensor(self.o.window))
         if self.labels: item['y'] = self.y[i]
-        else: item['mask'] = torch.from_numpy(self._masks(1, self._rng())[0])
+        else: item['mask'] = torch.from_numpy(self._masks(1, rng)[0])
         return item
 
 # %% ../nbs/11_pretraining.ipynb #6fe83bd6

@@ -7,6 +7,7 @@ __all__ = ['ProfilerContext', 'GPUMonitor', 'PerformanceMonitor', 'find_sync_poi
 
 # %% ../nbs/08_profiling.ipynb #85428864
 import contextlib, os, statistics, threading, time, traceback
+from fastcore.basics import patch
 from pathlib import Path
 from unittest import mock
 import numpy as np
@@ -50,7 +51,7 @@ class ProfilerContext:
         sort_by = sort_by or ('self_cuda_time_total' if torch.cuda.is_available() else 'self_cpu_time_total')
         return self.prof.key_averages().table(sort_by=sort_by, row_limit=top)
 
-# %% ../nbs/08_profiling.ipynb #12098c35
+# %% ../nbs/08_profiling.ipynb #f10a534c
 def _nvml():
     "(pynvml module, None) if NVML initialised, else (None, reason)."
     import pynvml
@@ -58,55 +59,88 @@ def _nvml():
     except pynvml.NVMLError_LibraryNotFound: return None, 'no GPU monitored: the NVML library is not installed (no NVIDIA driver)'
     except pynvml.NVMLError as e: return None, f'no GPU monitored: NVML failed to initialise ({e})'
 
+def _device_uuid(device) -> str | None:
+    "NVML's name of a CUDA device ('GPU-...'): NVML numbers GPUs ignoring CUDA_VISIBLE_DEVICES, UUIDs are the same for both."
+    u = getattr(torch.cuda.get_device_properties(device), 'uuid', None)
+    if u is None: return None
+    u = str(u)
+    return u if u.startswith(('GPU-', 'MIG-')) else 'GPU-' + u
+
 _NVML_METRICS = {'util_percent': lambda nv, h: nv.nvmlDeviceGetUtilizationRates(h).gpu,
                  'mem_used_mib': lambda nv, h: nv.nvmlDeviceGetMemoryInfo(h).used / 2**20,
                  'mem_total_mib': lambda nv, h: nv.nvmlDeviceGetMemoryInfo(h).total / 2**20,
                  'power_w': lambda nv, h: nv.nvmlDeviceGetPowerUsage(h) / 1000,
                  'temp_c': lambda nv, h: nv.nvmlDeviceGetTemperature(h, nv.NVML_TEMPERATURE_GPU)}
 
+
+# %% ../nbs/08_profiling.ipynb #d38e9e04
 class GPUMonitor:
     "Sample GPU utilisation/memory/power/temperature via NVML in a thread; CPU and RSS via psutil where there is no NVML."
-    def __init__(self, interval: float = 0.5):
+    def __init__(self, interval: float = 0.5, device=None):
         if interval <= 0: raise ValueError(f"interval must be > 0 seconds, got {interval}")
         self.interval, self.samples, self._stop, self._thread = interval, [], threading.Event(), None
-        self.nvml, reason = _nvml()
-        self.status = reason or f"monitoring {self.nvml.nvmlDeviceGetCount()} GPU(s) via NVML"
-        self.proc, self.unsupported = psutil.Process(), set()  # metrics this board does not report (NVML NotSupported)
+        self.device = None if device is None else as_device(device)  # None: every GPU this process sees
+        self.nvml, reason = _nvml()  # open until stop(): every nvmlInit is paired with one nvmlShutdown
+        self.status = reason or f"monitoring {self.device or 'every visible GPU'} via NVML"
+        self.proc, self.unsupported, self.handles = psutil.Process(), set(), None  # unsupported: NVML NotSupported
+        self._open = self.nvml is not None
+    def _handles(self) -> list:
+        "(key prefix, NVML handle) of each GPU watched, found by UUID; NVML's own order only where torch sees no CUDA."
+        nv = self.nvml
+        if self.device is None and not torch.cuda.is_available():
+            return [(f'gpu{i}', nv.nvmlDeviceGetHandleByIndex(i)) for i in range(nv.nvmlDeviceGetCount())]
+        devices = [self.device] if self.device is not None else [torch.device('cuda', i) for i in range(torch.cuda.device_count())]
+        uuids = [(d.index or 0, _device_uuid(d)) for d in devices]
+        return [(f'gpu{i}', nv.nvmlDeviceGetHandleByUUID(u.encode()) if u else nv.nvmlDeviceGetHandleByIndex(i)) for i, u in uuids]
     def _sample(self) -> dict:
         if self.nvml is None:
             return dict(cpu_percent=self.proc.cpu_percent(None), rss_mib=self.proc.memory_info().rss / 2**20)
         nv, out = self.nvml, {}
-        for i in range(nv.nvmlDeviceGetCount()):
-            h = nv.nvmlDeviceGetHandleByIndex(i)
+        if self.handles is None: self.handles = self._handles()
+        for prefix, h in self.handles:
             for name, query in _NVML_METRICS.items():  # one query each: a board without e.g. power readings keeps the rest
-                key = f'gpu{i}_{name}'
+                key = f'{prefix}_{name}'
                 if key in self.unsupported: continue
                 try: out[key] = query(nv, h)
                 except nv.NVMLError_NotSupported: self.unsupported.add(key)
         return out
-    def _run(self):
-        if self.nvml is None: self.proc.cpu_percent(None)  # prime psutil's CPU counter
-        errors = (self.nvml.NVMLError,) if self.nvml is not None else (psutil.Error,)
-        while not self._stop.wait(self.interval):
-            try: self.samples.append(self._sample())
-            except errors as e:  # a GPU lost or a process gone: stop sampling, keep the reason, never stop training
-                self.status += f'; sampling stopped: {type(e).__name__}: {e}'; return
-    def start(self) -> 'GPUMonitor':
-        "Start sampling in a daemon thread."
-        self._stop.clear(); self.samples = []
-        self._thread = threading.Thread(target=self._run, name='perf_opt-gpumonitor', daemon=True); self._thread.start()
-        return self
-    def stop(self) -> dict:
-        "Stop sampling; return the status and the mean and peak of each quantity."
-        self._stop.set()
-        if self._thread is not None: self._thread.join(); self._thread = None
-        stats = dict(status=self.status, samples=len(self.samples), gpu=self.nvml is not None)
-        for k in (self.samples[0] if self.samples else {}):
-            vals = [s[k] for s in self.samples]
-            stats[k] = dict(mean=statistics.fmean(vals), peak=max(vals))
-        return stats
-    def __enter__(self): return self.start()
-    def __exit__(self, *exc): self.stats = self.stop()
+
+
+# %% ../nbs/08_profiling.ipynb #e49aaf5e
+@patch
+def _run(self: GPUMonitor):
+    if self.nvml is None: self.proc.cpu_percent(None)  # prime psutil's CPU counter
+    errors = (self.nvml.NVMLError,) if self.nvml is not None else (psutil.Error,)
+    while not self._stop.wait(self.interval):
+        try: self.samples.append(self._sample())
+        except errors as e:  # a GPU lost or a process gone: stop sampling, keep the reason, never stop training
+            self.status += f'; sampling stopped: {type(e).__name__}: {e}'; return
+
+@patch
+def start(self: GPUMonitor) -> GPUMonitor:
+    "Start sampling in a daemon thread."
+    self._stop.clear(); self.samples = []
+    if self.nvml is not None and not self._open: self.nvml.nvmlInit(); self._open = True
+    self._thread = threading.Thread(target=self._run, name='perf_opt-gpumonitor', daemon=True); self._thread.start()
+    return self
+
+@patch
+def stop(self: GPUMonitor) -> dict:
+    "Stop sampling and close NVML; return the status and the mean and peak of each quantity."
+    self._stop.set()
+    if self._thread is not None: self._thread.join(); self._thread = None
+    if self._open: self.nvml.nvmlShutdown(); self._open = False
+    stats = dict(status=self.status, samples=len(self.samples), gpu=self.nvml is not None)
+    for k in (self.samples[0] if self.samples else {}):
+        vals = [s[k] for s in self.samples]
+        stats[k] = dict(mean=statistics.fmean(vals), peak=max(vals))
+    return stats
+
+@patch
+def __enter__(self: GPUMonitor): return self.start()
+@patch
+def __exit__(self: GPUMonitor, *exc): self.stats = self.stop()
+
 
 # %% ../nbs/08_profiling.ipynb #e4272355
 class PerformanceMonitor:
