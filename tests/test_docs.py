@@ -65,3 +65,38 @@ def test_every_notebook_page_renders_with_its_api(site, nb):
     assert title in hs, (title, hs[:5])
     missing = [n for n in public if n not in hs]
     assert not missing, f"{nb.name}: no API heading for {missing}"
+
+PROBE = '''<!doctype html><body><iframe id="f" src="index.html" width="1200" height="900"></iframe><script>
+f.onload = () => setTimeout(() => {
+  const d = f.contentDocument;
+  document.body.dataset.images = JSON.stringify([...d.images].map(i => [i.getAttribute('src'), i.complete, i.naturalWidth]));
+  document.body.dataset.links = JSON.stringify([...d.querySelectorAll('a[href]')].map(a => a.href));
+}, 500);
+</script></body>'''
+
+def test_home_page_shows_the_ablation_plot_and_its_links_resolve(site):
+    "The front page's first image (the ablation plot) loads, and every link to the site is a page or file of it."
+    import functools, http.server, json, threading, urllib.parse
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
+    handler.log_message = lambda *a: None
+    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    probe = site / '_probe.html'
+    probe.write_text(PROBE)
+    try:
+        with tempfile.TemporaryDirectory() as profile:
+            r = subprocess.run([chromium(), *CHROMIUM_FLAGS, f'--user-data-dir={profile}', '--virtual-time-budget=10000',
+                                '--dump-dom', f'http://127.0.0.1:{server.server_port}/_probe.html'],
+                               capture_output=True, text=True, timeout=120)
+    finally: server.shutdown(); probe.unlink()
+    found = lambda name: json.loads(html.unescape(re.search(rf'data-{name}="([^"]*)"', r.stdout)[1]))
+    images, links = found('images'), found('links')
+    assert images and 'benchmark_comparison.png' in images[0][0] and images[0][1] and images[0][2] > 0, images
+    origin, doc_site = f'http://127.0.0.1:{server.server_port}/', 'https://perf-opt.github.io/perf_opt/'
+    def page(path):  # Quarto names a page by its output-file (trainer.html), smalldocs by its notebook (09_trainer.html)
+        path = urllib.parse.unquote(path.split('#')[0]) or 'index.html'
+        return (site / path).is_file() or any(site.glob(f'[0-9][0-9]*_{path}'))
+    broken = [h for h in links if h.startswith((origin, doc_site)) and not page(h.removeprefix(origin).removeprefix(doc_site))]
+    broken += [h for h in links if not h.startswith(('http://', 'https://'))]
+    assert not broken, broken
+    assert any(h.endswith('/12_bench.html') for h in links) and any(h.endswith('/02_dataloader.html') for h in links), links
