@@ -44,6 +44,8 @@ OPTIMIZATIONS = (
     Optimization('workers', dict(num_workers=2), 'two DataLoader worker processes (02)', in_optimized=False),
     Optimization('prefetch', dict(prefetch=True), 'a thread that stages the next batch; overlaps copies to a GPU (06)', in_optimized=False),
     Optimization('compile', dict(compile=True), 'torch.compile with inductor (03)', in_optimized=False),
+    Optimization('bf16_rnn', dict(rnn_precision='bf16'), 'GRU/LSTM calls in bf16 with fp32 master weights, where autocast does not reach (03)',
+                 in_optimized=False),
     Optimization('pin_memory', dict(pin_memory=True), 'page-locked batches for asynchronous copies to the GPU (02)',
                  in_optimized=False, devices=('cuda',)),
 )
