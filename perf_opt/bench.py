@@ -16,8 +16,8 @@ import numpy as np
 import psutil
 import torch
 from tqdm.auto import tqdm
-from .core import EnvReport, atomic_write, env_report, git_commit
-from .trainer import ConfigError, TrainConfig, _Parser, fit, make_task
+from .core import ConfigError, EnvReport, OneLineParser, atomic_write, env_report, git_commit
+from .trainer import TrainConfig, fit, make_task
 
 # %% ../nbs/12_bench.ipynb #b4ee864d
 @dataclass(frozen=True)
@@ -324,7 +324,7 @@ def write_outputs(rows: list, out, env: dict, settings: BenchSettings, task: str
 # %% ../nbs/12_bench.ipynb #357577bf
 def bench_parser() -> argparse.ArgumentParser:
     "The argument parser of `perf_opt_bench`."
-    p = _Parser(prog='perf_opt_bench', description='Which optimizations pay off for this model on this hardware, alone and together?')
+    p = OneLineParser(prog='perf_opt_bench', description='Which optimizations pay off for this model on this hardware, alone and together?')
     p.add_argument('--task', default='poetry', help='poetry | pretrain (default: poetry)')
     p.add_argument('--quick', action='store_true', help='small slice, short runs, 2 rounds: every configuration in ~3 minutes')
     p.add_argument('--out', default='bench_results', help='folder for the four result files (default: ./bench_results)')

@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #5e931abf
 from __future__ import annotations
-import os, sys, json, time, random, platform, statistics, subprocess, tempfile, contextlib
+import argparse, os, sys, json, time, random, platform, statistics, subprocess, tempfile, contextlib
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,9 +14,9 @@ import torch
 
 # %% auto #0
 __all__ = ['CPU_FLAGS', 'KEY_PACKAGES', 'cpu_flags', 'EnvReport', 'env_report', 'seed_everything', 'as_device', 'synchronize',
-           'Timer', 'Stats', 'benchmark', 'Comparison', 'compare', 'StepBreakdown', 'cache_dir', 'atomic_write',
-           'peak_rss_mib', 'results_dir', 'git_commit', 'save_results', 'load_results', 'headline_table',
-           'perf_opt_env']
+           'Timer', 'Stats', 'benchmark', 'Comparison', 'compare', 'ttq_ratio', 'noise_scale_terms', 'NoiseScale',
+           'StepBreakdown', 'cache_dir', 'atomic_write', 'peak_rss_mib', 'results_dir', 'git_commit', 'save_results',
+           'load_results', 'headline_table', 'perf_opt_env', 'ConfigError', 'OneLineParser']
 
 # %% ../nbs/00_core.ipynb #287d834a
 CPU_FLAGS = ('fma', 'avx2', 'avx512f', 'avx512_bf16', 'amx_tile', 'amx_bf16', 'amx_int8')
@@ -206,6 +206,46 @@ def compare(baseline, candidate, warmup: int = 2, reps: int = 10, device='cpu', 
         else: tb.append(_timed_call(candidate, device)); ta.append(_timed_call(baseline, device))
     return Comparison(Stats(ta), Stats(tb), tuple(names))
 
+# %% ../nbs/00_core.ipynb #c63d3c7a
+def ttq_ratio(baseline: list, candidate: list, n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> dict:
+    "Median time-to-quality ratio baseline/candidate (None = not reached: infinitely slow), its bootstrap interval, reached counts."
+    a, b = (np.array([np.inf if t is None else float(t) for t in x]) for x in (baseline, candidate))
+    if not len(a) or not len(b): raise ValueError("ttq_ratio: each arm needs at least one run")
+    def ratio(x, y):
+        mx, my = np.median(x), np.median(y)
+        return np.inf if np.isinf(mx) and np.isfinite(my) else 0.0 if np.isinf(my) and np.isfinite(mx) else \
+               np.nan if np.isinf(mx) and np.isinf(my) else mx / my
+    rng = np.random.default_rng(seed)
+    boots = np.array([ratio(rng.choice(a, len(a)), rng.choice(b, len(b))) for _ in range(n_boot)])
+    lo, hi = np.nanpercentile(boots, [50 * (1 - level), 50 * (1 + level)])
+    med = lambda x: None if np.isinf(np.median(x)) else float(np.median(x))
+    return dict(ratio=float(ratio(a, b)), interval=[float(lo), float(hi)], level=level,
+                baseline=dict(median=med(a), reached=int(np.isfinite(a).sum()), runs=len(a)),
+                candidate=dict(median=med(b), reached=int(np.isfinite(b).sum()), runs=len(b)))
+
+# %% ../nbs/00_core.ipynb #54e69d10
+def noise_scale_terms(small_sq: float, big_sq: float, b_small: int, b_big: int) -> tuple:
+    "(|G|^2, tr(Sigma)) estimated from squared gradient norms averaged over `b_small` and `b_big` samples."
+    if not 0 < b_small < b_big: raise ValueError(f"need 0 < b_small < b_big, got {b_small}, {b_big}")
+    grad_sq = (b_big * big_sq - b_small * small_sq) / (b_big - b_small)
+    trace = (small_sq - big_sq) / (1 / b_small - 1 / b_big)
+    return grad_sq, trace
+
+class NoiseScale:
+    "B_simple = tr(Sigma) / |G|^2, from exponential moving averages (weight `beta`) of the two estimates."
+    def __init__(self, beta: float = 0.99): self.beta, self.grad_sq, self.trace, self.n = beta, 0.0, 0.0, 0
+    def update(self, small_sq: float, big_sq: float, b_small: int, b_big: int) -> float | None:
+        "Add one pair of measurements; the bias-corrected B_simple so far (None while |G|^2 is not positive)."
+        g, s = noise_scale_terms(small_sq, big_sq, b_small, b_big)
+        self.grad_sq = self.beta * self.grad_sq + (1 - self.beta) * g
+        self.trace = self.beta * self.trace + (1 - self.beta) * s
+        self.n += 1
+        return self.value
+    @property
+    def value(self) -> float | None:
+        "The current estimate (the two averages' bias corrections cancel in the ratio)."
+        return self.trace / self.grad_sq if self.n and self.grad_sq > 0 else None
+
 # %% ../nbs/00_core.ipynb #3981bac9
 class StepBreakdown:
     "Per-phase step timing (`with sb.phase('forward'):`), sync-free on CUDA; `step()` closes each step."
@@ -375,3 +415,11 @@ def perf_opt_env():
     x = torch.randn(512, 256)
     ab = compare(lambda: torch.stack([r.sum() for r in x]), lambda: x.sum(dim=1), names=('python loop', 'sum(dim=1)'))
     print('smoke benchmark:', ab)
+
+# %% ../nbs/00_core.ipynb #77493430
+class ConfigError(ValueError):
+    "A bad configuration or command-line value: the message names the field, the value and what is allowed."
+
+class OneLineParser(argparse.ArgumentParser):
+    "argparse that reports a bad argument in one line and exits 2 (no usage dump)."
+    def error(self, message): self.exit(2, f"{self.prog}: error: {message}\n")

@@ -19,7 +19,8 @@ from .data import Vocab, group_lines, load_poem_corpus, tokenize, write_glove_te
 from .glove import load_glove
 from .baseline import AutoencoderConfig, PadCollate, PoetryAutoencoder, evaluate, masked_cosine, token_accuracy
 from .async_io import load_checkpoint
-from .trainer import ConfigError, PoetryTask, TrainConfig, _Parser
+from .core import ConfigError, OneLineParser
+from .trainer import PoetryTask, TrainConfig
 
 # %% ../nbs/10_poetry.ipynb #4f02385f
 def glove_embeddings(vocab: Vocab, path=None) -> np.ndarray:
@@ -130,7 +131,7 @@ def score_by_length(model, corpus, split: str = 'test', buckets=LENGTH_BUCKETS) 
 # %% ../nbs/10_poetry.ipynb #3d38d32e
 def eval_parser() -> argparse.ArgumentParser:
     "The argument parser of `perf_opt_eval`."
-    p = _Parser(prog='perf_opt_eval', description='Score a trained perf_opt model; prints one JSON object.')
+    p = OneLineParser(prog='perf_opt_eval', description='Score a trained perf_opt model; prints one JSON object.')
     p.add_argument('task', help='poetry'); p.add_argument('--checkpoint', required=True, help='a run folder or a checkpoint file in one')
     g = p.add_mutually_exclusive_group()
     g.add_argument('--split', default='test', help='train | val | test (default: test)')

@@ -23,7 +23,8 @@ from .data import package_file
 from .dataloader import collated
 from .bucketing import batch_rng
 from tqdm.auto import tqdm
-from .trainer import ConfigError, TaskData, TrainConfig, fit
+from .core import ConfigError
+from .trainer import TaskData, TrainConfig, fit
 
 # %% ../nbs/11_pretraining.ipynb #2b63c9d5
 OHLCV_COLUMNS = ('date', 'open', 'high', 'low', 'close', 'volume')

@@ -237,3 +237,11 @@ def test_no_module_imports_resource_at_the_top(repo):
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
                     [node.module] if isinstance(node, ast.ImportFrom) else []
             assert 'resource' not in names, f"{path.name}:{node.lineno} imports resource at the top"
+
+def test_a_config_error_leaves_no_run_behind(repo, tmp_path):
+    "A bad model option is found before anything is written: the folder stays usable for the corrected command."
+    out = tmp_path / 'r'
+    r = run(QUICK + ['--max-steps', '2', '--set', 'model.decoder_input="none"', '--out', str(out)])
+    assert r.returncode == 2 and 'decoder_input' in r.stderr and r.stderr.count('\n') == 1, r.stderr
+    assert not out.exists() or not any(out.iterdir()), list(out.rglob('*'))
+    assert run(QUICK + ['--max-steps', '2', '--out', str(out)]).returncode == 0
