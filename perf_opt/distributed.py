@@ -10,7 +10,7 @@ import contextlib, shutil, sys, time
 import torch
 from .core import Comparison, ConfigError, Stats, seed_everything
 from .amp import TrainStep
-from .parallel import DDPGroup, TORCHRUN_VARS, backend_for, device_for, torchrun_env  # perf_opt.distributed.X keeps working
+from .parallel import DDPGroup, TORCHRUN_VARS, backend_for, device_for, torchrun_env  # noqa: F401 (distributed.X still works)
 from .trainer import TrainConfig, make_loader, make_optimizer, make_sampler, make_task
 
 # %% ../nbs/13_distributed.ipynb #aacc26b5
