@@ -4,10 +4,10 @@
 
 # %% auto #0
 __all__ = ['BATCHING', 'PRECISIONS', 'RNN_PRECISIONS', 'OPTIMIZERS', 'SCHEDULERS', 'PRESETS', 'TASKS', 'RUN_FILES', 'TrainConfig',
-           'read_config_fields', 'preset', 'TaskData', 'Task', 'PoetryTask', 'make_sampler', 'make_loader',
-           'make_optimizer', 'make_scheduler', 'SingleProcess', 'static_graph', 'process_group', 'RunState',
-           'stop_on_signals', 'ignore_stop_signals', 'fit', 'apply_sets', 'train_parser', 'config_from_args',
-           'task_class', 'make_task', 'perf_opt_train']
+           'read_config_fields', 'preset', 'TaskData', 'Task', 'batch_counts', 'PoetryTask', 'make_sampler',
+           'make_loader', 'make_optimizer', 'make_scheduler', 'SingleProcess', 'static_graph', 'process_group',
+           'RunState', 'stop_on_signals', 'ignore_stop_signals', 'fit', 'apply_sets', 'train_parser',
+           'config_from_args', 'task_class', 'make_task', 'perf_opt_train']
 
 # %% ../nbs/09_trainer.ipynb #05188a02
 import argparse, contextlib, csv, importlib, inspect, json, os, shutil, signal, sys, time
@@ -206,6 +206,22 @@ class Task(Protocol):
     def build_model(self, cfg: TrainConfig) -> torch.nn.Module: ...
     def loss(self, model, batch) -> torch.Tensor: ...
     def evaluate(self, model, loader, device) -> dict: ...
+    # optional: def count(self, batch) -> (sequences, tokens); the default is `batch_counts`
+
+# %% ../nbs/09_trainer.ipynb #e9d6bc5d
+def _first_tensor(batch):
+    if torch.is_tensor(batch): return batch
+    items = batch.values() if isinstance(batch, dict) else batch if isinstance(batch, (tuple, list)) else ()
+    return next((t for t in map(_first_tensor, items) if t is not None), None)
+
+def batch_counts(batch) -> tuple:
+    "(sequences, tokens) of a batch: from `lengths` in a dict, else from the shape of its first tensor."
+    if isinstance(batch, dict) and torch.is_tensor(batch.get('lengths')): return len(batch['lengths']), batch['lengths'].sum()
+    t = _first_tensor(batch)
+    if t is None or t.dim() == 0:
+        raise ConfigError(f"cannot count the sequences of a {type(batch).__name__} batch: give the task a count(batch) method "
+                          "returning (sequences, tokens)")
+    return t.shape[0], t.shape[0] * (t.shape[1] if t.dim() > 1 else 1)
 
 # %% ../nbs/09_trainer.ipynb #c7b034bd
 class PoetryTask:
@@ -395,9 +411,9 @@ def _metrics_row(run, n: int) -> dict:
     return row
 
 def _note_batch(run, batch):
-    "Count a micro-batch's sequences and tokens; the token sum stays a tensor, so a CUDA batch is not waited for here."
-    lengths = batch['lengths']
-    run.new[0] += len(lengths); run.new[1] = run.new[1] + lengths.sum()
+    "Count a micro-batch's sequences and tokens (the task's `count`, or `batch_counts`); a token sum may stay on its device."
+    sequences, tokens = getattr(run.task, 'count', batch_counts)(batch)
+    run.new[0] += int(sequences); run.new[1] = run.new[1] + tokens
 
 def _count(run):
     "Add the sequences and tokens every rank trained on since the last count to the run state (one all-reduce under DDP)."
