@@ -105,7 +105,7 @@ def set_rng_state(state: dict, device=None):
     np.random.set_state((n['kind'], n['keys'].numpy().astype(np.uint32), n['pos'], n['has_gauss'], n['cached']))
     torch.set_rng_state(state['torch'])
     cuda, saved = _cuda_device(device), state.get('cuda')
-    if isinstance(saved, (list, tuple)):  # checkpoints before 0.1.1 saved every visible GPU's: take the one at our index
+    if isinstance(saved, (list, tuple)):  # older checkpoints hold every visible GPU's state: take the one at our index
         saved = saved[cuda.index] if cuda is not None and cuda.index < len(saved) else None
     if saved is not None and cuda is not None: torch.cuda.set_rng_state(saved, cuda)
 

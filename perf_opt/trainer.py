@@ -6,11 +6,11 @@
 __all__ = ['BATCHING', 'PRECISIONS', 'RNN_PRECISIONS', 'OPTIMIZERS', 'SCHEDULERS', 'PRESETS', 'TASKS', 'RUN_FILES', 'TrainConfig',
            'read_config_fields', 'preset', 'TaskData', 'Task', 'batch_counts', 'PoetryTask', 'make_sampler',
            'make_loader', 'make_optimizer', 'make_scheduler', 'SingleProcess', 'static_graph', 'process_group',
-           'RunState', 'stop_on_signals', 'ignore_stop_signals', 'fit', 'apply_sets', 'train_parser',
+           'RunState', 'stop_on_signals', 'ignore_stop_signals', 'StoppableLoader', 'fit', 'apply_sets', 'train_parser',
            'config_from_args', 'task_class', 'make_task', 'perf_opt_train']
 
 # %% ../nbs/09_trainer.ipynb #05188a02
-import argparse, contextlib, csv, importlib, inspect, json, os, shutil, signal, sys, time
+import argparse, atexit, contextlib, csv, importlib, inspect, json, os, shutil, signal, sys, time, weakref
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Callable, Protocol
@@ -276,7 +276,7 @@ def make_loader(task, data: TaskData, sampler, cfg: TrainConfig, device, group=N
     if cfg.pin_memory is not None: kw['pin_memory'] = cfg.pin_memory
     gen = loader_generator(cfg.seed + group.rank)  # per rank, so workers of different ranks draw differently
     if workers: kw['worker_init_fn'] = ignore_stop_signals  # torchrun and SLURM signal the whole process group
-    return DataLoader(data.train, batch_sampler=sampler, collate_fn=data.collate, generator=gen, **kw)
+    return StoppableLoader(data.train, batch_sampler=sampler, collate_fn=data.collate, generator=gen, **kw)
 
 def make_optimizer(model, cfg: TrainConfig):
     "Adam, AdamW or SGD (momentum 0.9) over the trainable parameters."
@@ -314,7 +314,7 @@ def static_graph(task, cfg: TrainConfig) -> bool:
     return getattr(task, 'static_graph', lambda cfg: False)(cfg) and cfg.accumulate == 1
 
 def process_group(cfg: TrainConfig):
-    "`SingleProcess`, or under torchrun (WORLD_SIZE > 1) this rank's `DDPGroup` (`perf_opt.parallel`, 13_distributed)."
+    "`SingleProcess`, or under torchrun (WORLD_SIZE > 1) this rank's `DDPGroup` (`perf_opt.parallel`, 08b)."
     if int(os.environ.get('WORLD_SIZE', '1')) > 1:
         return DDPGroup.from_env(cfg.device)
     return SingleProcess(None if cfg.device == 'auto' else cfg.device)
@@ -352,6 +352,24 @@ def stop_on_signals():
 def ignore_stop_signals(worker_id: int = 0):
     "A DataLoader `worker_init_fn`: workers ignore SIGTERM/SIGINT sent to the process group; the training process owns shutdown."
     for s in (signal.SIGTERM, signal.SIGINT): signal.signal(s, signal.SIG_IGN)
+
+class StoppableLoader(DataLoader):
+    "A DataLoader whose worker processes the training process shuts down itself, on every exit path."
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._iterators = weakref.WeakSet(); _LOADERS.add(self)
+    def _get_iterator(self):  # where DataLoader.__iter__ makes its iterators (once, with persistent workers)
+        it = super()._get_iterator()
+        if self.num_workers: self._iterators.add(it)
+        return it
+    def shutdown(self):
+        "Stop the workers of every iterator this loader made: torch's own shutdown (a sentinel to each worker, then join)."
+        for it in list(self._iterators): it._shutdown_workers()
+
+# Workers that ignore SIGTERM outlive multiprocessing's exit hook, which stops daemonic children with terminate() (SIGTERM)
+# and then joins them; this hook, registered later, runs first and shuts them down the way torch does.
+_LOADERS = weakref.WeakSet()
+atexit.register(lambda: [loader.shutdown() for loader in list(_LOADERS)])
 
 # %% ../nbs/09_trainer.ipynb #5cd71e86
 _RESUME_FREE = {'max_steps', 'time_budget', 'log_every', 'eval_every', 'checkpoint_every', 'keep_last', 'async_checkpoint',
@@ -498,13 +516,13 @@ def fit(task, cfg: TrainConfig, out, resume: bool = False, preset: str | None = 
         # data -> sampler (this rank's share) -> loader (-> prefetcher, below)
         data = task.data(cfg)
         sampler = make_sampler(cfg, data.lengths, group.rank, group.world_size)
-        loader = make_loader(task, data, sampler, cfg, device, group)
+        loader = make_loader(task, data, sampler, cfg, device, group); closing.callback(loader.shutdown)
         val_loader = DataLoader(Subset(data.val, range(min(cfg.eval_sequences, len(data.val)))), batch_size=256,
                                 collate_fn=data.val_collate)
         # model -> optimizer -> scheduler -> one training step (precision, accumulation, clipping, compile)
         model = task.build_model(cfg).to(device)
         if cfg.grad_checkpointing: checkpoint_rnns(model)
-        if cfg.rnn_precision == 'bf16': low_precision_rnns(model)  # autocast leaves GRUs in fp32 (03)
+        if cfg.rnn_precision == 'bf16': low_precision_rnns(model)  # GRU/LSTM calls in bf16, fp32 master weights (03)
         optimizer = make_optimizer(model, cfg)
         scheduler = make_scheduler(optimizer, cfg, task.higher_is_better)
         plateau = isinstance(scheduler, ReduceLROnPlateau)  # steps on evaluations, not on optimizer steps

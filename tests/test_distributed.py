@@ -25,12 +25,14 @@ def final_model(out) -> dict: return load_checkpoint(Path(out) / 'checkpoints')[
 def max_diff(a: dict, b: dict) -> float: return max(float((a[k] - b[k]).abs().max()) for k in a)
 def losses(out) -> list: return [float(r['loss']) for r in csv.DictReader(open(Path(out) / 'metrics.csv')) if r['loss']]
 
-@pytest.mark.parametrize('packed', [False, True], ids=['padded', 'packed'])
-def test_two_processes_match_one_process_over_the_same_global_batch(repo, tmp_path, packed):
+@pytest.mark.parametrize('extra', [[], ['--set', 'packed=true'], ['--set', 'rnn_precision="bf16"']],
+                         ids=['padded', 'packed', 'bf16_rnn'])
+def test_two_processes_match_one_process_over_the_same_global_batch(repo, tmp_path, extra):
     # packed: PackedSequence RNN input (lengths to pack_padded_sequence as CPU int64, pad_packed_sequence to the batch's T)
     # 22 batches an epoch: 2 ranks x accumulate 2 and 1 process x accumulate 4 both take 5 full steps and one step of the
     # leftovers (flush) per epoch, over the same 4 (resp. 2) batches of 16; 9 steps cross into the second epoch
-    pk = ['--set', f'packed={str(packed).lower()}']
+    # bf16_rnn: the RNNs in bf16 with fp32 master weights (03); each micro-batch's bf16 math is the same in both runs
+    pk = extra
     ok(train(2, tmp_path / 'ddp', '--max-steps', '9', '--set', 'accumulate=2', *pk))
     ok(train(1, tmp_path / 'one', '--max-steps', '9', '--set', 'accumulate=4', *pk))
     s2, s1 = (json.loads((tmp_path / d / 'summary.json').read_text()) for d in ('ddp', 'one'))
@@ -42,7 +44,7 @@ def test_two_processes_match_one_process_over_the_same_global_batch(repo, tmp_pa
     # the logged loss is the global per-token mean, all-reduced over the ranks
     assert losses(tmp_path / 'ddp') == pytest.approx(losses(tmp_path / 'one'), rel=1e-5)
     # and the comparison can fail: rank 0's share alone (batches 0, 2, 4, ...) gives other weights
-    if packed: return
+    if extra: return
     ok(train(1, tmp_path / 'half', '--max-steps', '9', '--set', 'accumulate=2'))
     assert max_diff(final_model(tmp_path / 'ddp'), final_model(tmp_path / 'half')) > 1e-3
 

@@ -245,3 +245,22 @@ def test_a_config_error_leaves_no_run_behind(repo, tmp_path):
     assert r.returncode == 2 and 'decoder_input' in r.stderr and r.stderr.count('\n') == 1, r.stderr
     assert not out.exists() or not any(out.iterdir()), list(out.rglob('*'))
     assert run(QUICK + ['--max-steps', '2', '--out', str(out)]).returncode == 0
+
+def test_a_run_that_raises_with_workers_exits(repo, tmp_path):
+    "Workers ignore SIGTERM, so the training process must stop them itself: a run that raises still exits (no hang at exit)."
+    code = f"""
+from perf_opt.trainer import PoetryTask, TrainConfig, fit
+class Failing(PoetryTask):
+    n = 0
+    def loss(self, model, batch):
+        Failing.n += 1
+        if Failing.n > 3: raise RuntimeError('boom')
+        return super().loss(model, batch)
+cfg = TrainConfig(n_lines=3000, batch_size=16, model=dict(hidden=32, latent=16), eval_every=0, num_workers=2, max_steps=10)
+fit(Failing(), cfg, {str(tmp_path / 'r')!r}, progress=False)
+"""
+    p = subprocess.Popen([sys.executable, '-c', code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try: rc = p.wait(timeout=120)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL); pytest.fail('the process hung at exit: its DataLoader workers were never stopped')
+    assert rc == 1 and 'boom' in p.stderr.read()
