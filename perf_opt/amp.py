@@ -199,7 +199,7 @@ def step_flops(model: nn.Module, step) -> dict:
         if isinstance(m, nn.RNNBase): fwd, first = _rnn_flops(m, x)
         elif isinstance(m, nn.Linear): fwd = first = 2 * m.in_features * m.out_features * (x.numel() // m.in_features)
         else: return
-        seen.append(2 * fwd + fwd - (0 if grad_in else first))
+        seen.append(3 * fwd - (0 if grad_in else first))
     hooks = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.RNNBase, nn.Linear))]
     try:
         with FlopCounterMode(display=False) as fc: step()

@@ -274,11 +274,11 @@ class WindowBatches:
         "The batch's own generator (its sampler key), else one seeded from torch's global RNG."
         return batch_rng(idx, salt=1) or np.random.default_rng(int(torch.randint(0, 2**62, ())))
     def __getitems__(self, idx):
-        rng, idx = self._rng(idx), torch.as_tensor(idx)
+        keyed, idx = idx, torch.as_tensor(idx)
         x = self.x[self._starts[idx][:, None] + self.offsets]
         b = dict(x=x, lengths=torch.full((len(idx),), self.o.window))
         if self.labels: b['y'] = self.y[idx]
-        else: b['mask'] = self.fixed[idx] if self.fixed is not None else torch.from_numpy(self._masks(len(idx), rng))
+        else: b['mask'] = self.fixed[idx] if self.fixed is not None else torch.from_numpy(self._masks(len(idx), self._rng(keyed)))
         return b
     def __getitem__(self, i): return {k: v[0] for k, v in self.__getitems__([i]).items()}
 
@@ -287,9 +287,9 @@ class WindowItems(WindowBatches):
     "The same windows served one at a time (slice, mask, tensors), for the DataLoader's default collate: the seed's way."
     def __getitems__(self, idx):
         "One window at a time, as a list for the default collate; masks from the batch's generator."
-        rng = self._rng(idx)
+        rng = None if self.labels else self._rng(idx)  # drawn only where masks are: no global-RNG draw for labels
         return [self._item(int(i), rng) for i in idx]
-    def __getitem__(self, i): return self._item(i, self._rng())
+    def __getitem__(self, i): return self._item(i, None if self.labels else self._rng())
     def _item(self, i, rng):
         s = int(self.starts[i])
         item = dict(x=self.x[s:s + self.o.window].clone(), lengths=torch.tensor(self.o.window))

@@ -10,7 +10,7 @@ __all__ = ['BATCHING', 'PRECISIONS', 'RNN_PRECISIONS', 'OPTIMIZERS', 'SCHEDULERS
            'config_from_args', 'task_class', 'make_task', 'perf_opt_train']
 
 # %% ../nbs/09_trainer.ipynb #05188a02
-import argparse, atexit, contextlib, csv, importlib, inspect, json, os, shutil, signal, sys, time, weakref
+import argparse, atexit, contextlib, csv, functools, importlib, inspect, json, os, shutil, signal, sys, time, weakref
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Callable, Protocol
@@ -135,18 +135,21 @@ def _from_dict(cls, d: dict, source: str = 'config') -> 'TrainConfig':
         if source in ('config', 'update'): raise
         raise ConfigError(f"{source}: {e}") from None  # a file's bad value names the file
 
-def read_config_fields(path) -> dict:
-    "The TrainConfig fields a JSON file names, checked (names and values); the fields it leaves out are not in the dict."
+def _read_json(path) -> dict:
     path = Path(path)
     if not path.is_file(): raise ConfigError(f"{path}: no such config file")
-    try: d = json.loads(path.read_text(encoding='utf-8'))
+    try: return json.loads(path.read_text(encoding='utf-8'))
     except (json.JSONDecodeError, UnicodeDecodeError) as e: raise ConfigError(f"{path}: not valid JSON ({e})") from None
+
+def read_config_fields(path) -> dict:
+    "The TrainConfig fields a JSON file names, checked (names and values); the fields it leaves out are not in the dict."
+    d = _read_json(path)
     TrainConfig.from_dict(d, source=str(path))  # unknown names and bad values, named with the file
     return d
 
 def _from_json(cls, path) -> 'TrainConfig':
     "A validated config read from a JSON file (all fields, or some on top of the defaults)."
-    return cls.from_dict(read_config_fields(path), source=str(path))
+    return cls.from_dict(_read_json(path), source=str(path))
 
 def _to_json(self, path=None) -> str:
     "The config as JSON text; written atomically to `path` if given."
@@ -275,7 +278,6 @@ def make_loader(task, data: TaskData, sampler, cfg: TrainConfig, device, group=N
     kw = loader_kwargs(workers, device, cfg.prefetch_factor if workers else None, cfg.persistent_workers if workers else None).kwargs
     if cfg.pin_memory is not None: kw['pin_memory'] = cfg.pin_memory
     gen = loader_generator(cfg.seed + group.rank)  # per rank, so workers of different ranks draw differently
-    if workers: kw['worker_init_fn'] = ignore_stop_signals  # torchrun and SLURM signal the whole process group
     return StoppableLoader(data.train, batch_sampler=sampler, collate_fn=data.collate, generator=gen, **kw)
 
 def make_optimizer(model, cfg: TrainConfig):
@@ -353,10 +355,14 @@ def ignore_stop_signals(worker_id: int = 0):
     "A DataLoader `worker_init_fn`: workers ignore SIGTERM/SIGINT sent to the process group; the training process owns shutdown."
     for s in (signal.SIGTERM, signal.SIGINT): signal.signal(s, signal.SIG_IGN)
 
+def _init_worker(user_init, worker_id: int):
+    ignore_stop_signals(worker_id)
+    if user_init is not None: user_init(worker_id)
+
 class StoppableLoader(DataLoader):
-    "A DataLoader whose worker processes the training process shuts down itself, on every exit path."
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
+    "A DataLoader whose workers ignore stop signals, and which the training process shuts down itself on every exit path."
+    def __init__(self, *args, worker_init_fn=None, **kwargs):
+        super().__init__(*args, worker_init_fn=functools.partial(_init_worker, worker_init_fn), **kwargs)
         self._iterators = weakref.WeakSet(); _LOADERS.add(self)
     def _get_iterator(self):  # where DataLoader.__iter__ makes its iterators (once, with persistent workers)
         it = super()._get_iterator()
@@ -383,7 +389,7 @@ def _claim_out(out: Path, resume: bool, overwrite: bool, group):
     found = sorted(p.name for p in out.iterdir()) if out.is_dir() and not resume else []
     if found and not overwrite:
         what = f"{found[0]!r}" + (f" and {len(found) - 1} more" if len(found) > 1 else '')
-        holds = 'holds a run' if (out / 'checkpoints').is_dir() or (out / 'summary.json').exists() else 'is not empty'
+        holds = 'holds a run' if set(found) & set(RUN_FILES) else 'is not empty'
         raise ConfigError(f"--out {out}: the folder {holds} ({what}); pass --resume to continue a run, --overwrite to "
                           "replace its run files, or choose an empty --out")
     group.barrier()  # no rank writes before every rank has looked
@@ -394,19 +400,19 @@ def _claim_out(out: Path, resume: bool, overwrite: bool, group):
             elif p.exists(): p.unlink()
     group.barrier()
 
-_STEP_SCHEDULES = ('warmup_cosine', 'cosine_restarts', 'polynomial', 'cyclical')  # their horizon is max_steps
+_STEP_SCHEDULES = tuple(s for s in SCHEDULERS if s not in (None, 'adaptive'))  # their horizon is max_steps
 
 def _check_resume_config(cfg: TrainConfig, out: Path):
-    "Refuse to resume under a config that changes the run (max_steps too when a step-based schedule spans it)."
+    "Refuse to resume under a config that changes the run; max_steps does when a step-based schedule spans it."
     if not (out / 'config.json').exists(): return
     old = json.loads((out / 'config.json').read_text())
-    changed = sorted(k for k, v in asdict(cfg).items() if k not in _RESUME_FREE and old.get(k, v) != v)
-    if changed: raise ConfigError(f"--resume: {changed[0]}={getattr(cfg, changed[0])!r} differs from the run in {out} "
-                                  f"({old[changed[0]]!r}); resume with the same settings or start a new --out")
-    if cfg.scheduler in _STEP_SCHEDULES and old.get('max_steps', cfg.max_steps) != cfg.max_steps:
-        raise ConfigError(f"--resume: max_steps={cfg.max_steps} differs from the run in {out} ({old['max_steps']}), whose "
-                          f"{cfg.scheduler} schedule spans its max_steps; resume with max_steps={old['max_steps']}, or train "
-                          "longer as a new run (a schedule stretched mid-run would change the LR the steps already took)")
+    free = _RESUME_FREE - ({'max_steps'} if cfg.scheduler in _STEP_SCHEDULES else set())
+    changed = sorted(k for k, v in asdict(cfg).items() if k not in free and old.get(k, v) != v)
+    if not changed: return
+    k = changed[0]
+    why = f" (its {cfg.scheduler} schedule spans max_steps: stretched, it would change the LR of steps to come)" * (k == 'max_steps')
+    raise ConfigError(f"--resume: {k}={getattr(cfg, k)!r} differs from the run in {out} ({old[k]!r}){why}; "
+                      "resume with the same settings or start a new --out")
 
 def _open_checkpoints(cfg: TrainConfig, out: Path, resume: bool, is_main: bool = True) -> AsyncCheckpointer:
     "The checkpoint folder; refuses to resume without a checkpoint, or under a config that changes the run."
@@ -547,7 +553,7 @@ def fit(task, cfg: TrainConfig, out, resume: bool = False, preset: str | None = 
         source = AsyncDataPrefetcher(loader, device) if cfg.prefetch else loader
         if cfg.prefetch: closing.callback(source.close)  # its thread stops also when a step raises
         n, reason = _loop(run, source, csv_log, text_log, tb, progress and main, resume)
-        summary = _finish(run, n, reason or 'max_steps', csv_log, text_log, tb, monitor, preset, compile_note, prof=run.prof)
+        summary = _finish(run, n, reason or 'max_steps', csv_log, monitor, preset, compile_note)
     group.close()  # after an error the process exits without it, and torchrun ends the other ranks
     return summary
 
@@ -643,7 +649,7 @@ def _final_eval(run, n: int) -> tuple:
     finally: set_rng_state(rngs, run.device)
     return {f'val_{k}': float(v) for k, v in m.items()}, _track_best(run, m[run.task.metric], n)
 
-def _finish(run, n, reason, csv_log, text_log, tb, monitor, preset, compile_note, prof) -> dict:
+def _finish(run, n, reason, csv_log, monitor, preset, compile_note) -> dict:
     "A final evaluation (it may update the best), the best weights back after early stopping, the last checkpoint, summary.json."
     cfg, st, task = run.cfg, run.st, run.task
     last = csv_log.rows[-1] if csv_log.rows else {}
@@ -654,9 +660,7 @@ def _finish(run, n, reason, csv_log, text_log, tb, monitor, preset, compile_note
     restored = reason == 'early_stopping' and cfg.restore_best and run.group.broadcast((run.out / 'best.pt').exists())
     if restored: run.model.load_state_dict(torch.load(run.out / 'best.pt', weights_only=True))
     if restored or new_best or run.saved_at != n: _checkpoint(run, n)  # after all that changes the state: they agree
-    run.ck.close()
-    if text_log is not None: text_log.close()
-    if tb is not None: tb.close()
+    run.ck.wait()  # every checkpoint on disk before the summary lists them (fit's ExitStack closes the writers)
     wall = st.wall_s + time.perf_counter() - run.started
     summary = dict(task=task.name, preset=preset, stopped=reason, steps=n, optimizer_steps=run.step.steps,
                    skipped_steps=run.step.skipped, epochs=st.epoch, sequences=st.sequences, tokens=st.tokens, wall_s=wall,
@@ -665,7 +669,7 @@ def _finish(run, n, reason, csv_log, text_log, tb, monitor, preset, compile_note
                    restored_best=restored, time_to_target_s=st.target_s, target_step=st.target_step, world_size=run.group.world_size, device=str(run.device),
                    compile=compile_note, breakdown=run.sb.report(), peak_rss_mib=peak_rss_mib(),
                    peak_cuda_mib=torch.cuda.max_memory_allocated(run.device) / 2**20 if run.device.type == 'cuda' else None,
-                   checkpoints=[p.name for p in run.ck.checkpoints()], profile_traces=[str(p) for p in prof.traces],
+                   checkpoints=[p.name for p in run.ck.checkpoints()], profile_traces=[str(p) for p in run.prof.traces],
                    monitor=monitor.stop() if monitor is not None else None, env=dict(env_report()), **git_commit(), config=asdict(cfg))
     if run.group.is_main:
         with atomic_write(run.out / 'summary.json', 'w') as f: json.dump(summary, f, indent=1, default=str)
