@@ -11,7 +11,7 @@ import torch
 from .core import Comparison, ConfigError, Stats, seed_everything
 from .amp import TrainStep
 from .parallel import DDPGroup, TORCHRUN_VARS, backend_for, device_for, torchrun_env  # noqa: F401 (distributed.X still works)
-from .trainer import TrainConfig, make_loader, make_optimizer, make_sampler, make_task
+from .trainer import TrainConfig, make_loader, make_optimizer, make_sampler
 
 # %% ../nbs/13_distributed.ipynb #aacc26b5
 def torchrun_command(nproc: int, args: list, script: str = 'perf_opt_train', nnodes: int = 1, rdzv_endpoint: str | None = None,
@@ -29,12 +29,12 @@ def torchrun_command(nproc: int, args: list, script: str = 'perf_opt_train', nno
 def _forever(loader):
     while True: yield from loader
 
-def allreduce_share(task_name: str, cfg: TrainConfig, steps: int = 20, rounds: int = 5) -> dict | None:
+def allreduce_share(task, cfg: TrainConfig, steps: int = 20, rounds: int = 5) -> dict | None:
     "Seconds per step with DDP's all-reduce and without it (`no_sync`), interleaved; call under torchrun; rank 0 gets the result."
     group = DDPGroup.from_env(cfg.device)
     if cfg.threads: torch.set_num_threads(cfg.threads)
-    seed_everything(cfg.seed); task = make_task(task_name); data = task.data(cfg)
-    loader = make_loader(task, data, make_sampler(cfg, data.lengths, group.rank, group.world_size), cfg, group.device, group)
+    seed_everything(cfg.seed); data = task.data(cfg)
+    loader = make_loader(task, data, make_sampler(cfg, data.lengths, group.rank, group.world_size, len(data.train)), cfg, group.device, group)
     model = task.build_model(cfg).to(group.device)
     ddp = group.wrap(model, static_graph=False)  # no_sync below: static_graph + no_sync is pytorch#143580
     step, batches = TrainStep(ddp, make_optimizer(model, cfg), task.loss, cfg.precision, group.device), _forever(loader)

@@ -5,25 +5,34 @@ from pathlib import Path
 PKG = Path(__file__).resolve().parents[1] / 'perf_opt'
 # DESIGN.md's order (notebook order, with `parallel`, exported from 13_distributed, below the trainer that uses it)
 ORDER = ['core', 'data', 'baseline', 'dataloader', 'amp', 'glove', 'schedulers', 'async_io', 'bucketing', 'profiling',
-         'parallel', 'trainer', 'poetry', 'pretraining', 'bench', 'distributed']
-# string imports still to remove: the task registry names later modules' tasks by path (a late cli module will hold it)
-KNOWN_STRING_IMPORTS = {('trainer', 'perf_opt.pretraining:PretrainTask'), ('trainer', 'perf_opt.pretraining:FinetuneTask')}
+         'parallel', 'trainer', 'poetry', 'ohlcv', 'pretraining', 'bench', 'distributed', 'cli']
 
 def modules() -> dict:
     return {p.stem: ast.parse(p.read_text()) for p in PKG.glob('*.py') if p.stem not in ('__init__', '_modidx')}
 
+def test_every_module_is_in_the_order():
+    assert sorted(modules()) == sorted(ORDER), set(modules()) ^ set(ORDER)
+
+def deprecated_aliases(tree) -> set:
+    "The nodes inside a module-level `__getattr__` that warns DeprecationWarning: names kept for one release."
+    out = set()
+    for f in tree.body:
+        if isinstance(f, ast.FunctionDef) and f.name == '__getattr__' and 'DeprecationWarning' in ast.unparse(f):
+            out |= {id(n) for n in ast.walk(f)}
+    return out
+
 def imports(tree) -> list:
-    "(module, names) of each import of a perf_opt module."
-    out = []
+    "(module, names) of each import of a perf_opt module, outside deprecated aliases."
+    skip, out = deprecated_aliases(tree), []
     for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and (node.level == 1 or (node.module or '').startswith('perf_opt.')):
-            out.append(((node.module or '').removeprefix('perf_opt.'), [a.name for a in node.names]))
+        if id(node) in skip: continue
+        if isinstance(node, ast.ImportFrom) and node.module is None and node.level == 0: continue
+        if isinstance(node, ast.ImportFrom) and (node.level == 1 or (node.module or '').startswith('perf_opt')):
+            mods = [a.name for a in node.names] if node.module in (None, 'perf_opt') else [node.module.removeprefix('perf_opt.')]
+            out += [(m, [] if node.module in (None, 'perf_opt') else [a.name for a in node.names]) for m in mods]
         elif isinstance(node, ast.Import):
             out += [(a.name.removeprefix('perf_opt.'), []) for a in node.names if a.name.startswith('perf_opt.')]
     return out
-
-def test_every_module_is_in_the_order():
-    assert sorted(modules()) == sorted(ORDER), set(modules()) ^ set(ORDER)
 
 def test_modules_import_only_earlier_ones_and_no_private_names():
     bad = []
@@ -33,10 +42,22 @@ def test_modules_import_only_earlier_ones_and_no_private_names():
             bad += [f"{name} imports the private {mod}.{n}" for n in names if n.startswith('_')]
     assert not bad, bad
 
-def test_no_string_imports_beyond_the_known_ones():
+def test_no_string_imports():
     found = set()
     for name, tree in modules().items():
         for node in ast.walk(tree):
             if isinstance(node, ast.Constant) and isinstance(node.value, str) and re.fullmatch(r'perf_opt\.\w+(:\w+)?', node.value):
                 found.add((name, node.value))
-    assert found <= KNOWN_STRING_IMPORTS, found - KNOWN_STRING_IMPORTS
+    assert not found, found
+
+def test_the_commands_live_in_cli():
+    ini = (PKG.parent / 'settings.ini').read_text()
+    for cmd in ('perf_opt_train', 'perf_opt_bench'): assert f'{cmd}=perf_opt.cli:{cmd}' in ini, cmd
+
+def test_the_deprecated_aliases_still_resolve():
+    import warnings
+    from perf_opt import bench, cli, trainer
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', DeprecationWarning)
+        assert trainer.perf_opt_train is cli.perf_opt_train and trainer.TASKS is cli.TASKS
+        assert bench.perf_opt_bench is cli.perf_opt_bench
