@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch.utils.data import BatchSampler, RandomSampler, Sampler
 from .baseline import PadCollate  # noqa: F401  (re-exported: the collate bucketed batches use)
+from fastcore.basics import patch
 
 # %% ../nbs/07_bucketing.ipynb #da354c8e
 class BatchIndices(list):
@@ -27,67 +28,101 @@ def batch_rng(indices, salt: int = 0) -> np.random.Generator | None:
 # %% ../nbs/07_bucketing.ipynb #58eb797a
 def _check_common(lengths, rank, world_size):
     lengths = np.asarray(lengths)
-    if lengths.ndim != 1 or len(lengths) == 0: raise ValueError(f"lengths must be a non-empty 1-d array, got shape {lengths.shape}")
-    if (lengths < 1).any(): raise ValueError(f"every length must be >= 1; index {int(np.argmin(lengths))} has {int(lengths.min())}")
-    if world_size < 1 or not 0 <= rank < world_size: raise ValueError(f"need 0 <= rank < world_size, got rank={rank}, world_size={world_size}")
+    if lengths.ndim != 1 or len(lengths) == 0:
+        raise ValueError(f"lengths must be a non-empty 1-d array, got shape {lengths.shape}")
+    if (lengths < 1).any():
+        raise ValueError(f"every length must be >= 1; index {int(np.argmin(lengths))} has {int(lengths.min())}")
+    if world_size < 1 or not 0 <= rank < world_size:
+        raise ValueError(f"need 0 <= rank < world_size, got rank={rank}, world_size={world_size}")
     return lengths
 
-_BUILDER = ThreadPoolExecutor(1, thread_name_prefix='perf_opt-sampler')  # next epochs; an error is raised by the epoch needing it
+# %% ../nbs/07_bucketing.ipynb #4e3d5e33
+# next epochs; an error is raised by the epoch needing it
+_BUILDER = ThreadPoolExecutor(1, thread_name_prefix='perf_opt-sampler')
 
 class _ShardedBatches(Sampler):
     "Shared epoch/seed/shard logic; subclasses implement `_all_batches(rng)`."
     def __init__(self, lengths, shuffle, drop_last, seed, rank, world_size):
         self.lengths = _check_common(lengths, rank, world_size)
-        self.shuffle, self.drop_last, self.seed, self.rank, self.world_size, self.epoch = shuffle, drop_last, seed, rank, world_size, 0
+        self.shuffle, self.drop_last, self.seed, self.epoch = shuffle, drop_last, seed, 0
+        self.rank, self.world_size = rank, world_size
         self._memo = None  # (seed, epoch, batches, ids): len() and iter() of one epoch sort only once
         self._ahead = None  # (seed, epoch, future): the next epoch, built in the background while this one runs
         self.consumed = self._skip = 0  # batches yielded so far this epoch; batches the next iteration skips (resume)
-    def set_epoch(self, epoch: int):
-        "Choose the epoch: the batches of a (seed, epoch) pair are always the same."
-        self.epoch = epoch
-    def state_dict(self, consumed: int | None = None) -> dict:
-        "Where this epoch stands: seed, epoch and batches consumed (default: yielded so far; a loader with workers reads ahead, so pass the count trained on)."
-        return dict(seed=self.seed, epoch=self.epoch, consumed=self.consumed if consumed is None else consumed,
-                    world_size=self.world_size)
-    def load_state_dict(self, state: dict):
-        "Continue where `state` stood: the next iteration yields the rest of that epoch's batches."
-        if state['world_size'] != self.world_size:
-            raise ValueError(f"sampler state is for world_size={state['world_size']}, this sampler has {self.world_size}")
-        self.seed, self.epoch, self._skip = state['seed'], state['epoch'], state['consumed']
-    def _rng(self): return np.random.default_rng([self.seed, self.epoch])
-    def _order(self, rng):
-        return rng.permutation(len(self.lengths)) if self.shuffle else np.arange(len(self.lengths))
-    def _build(self, seed: int, epoch: int) -> tuple:
-        rng = np.random.default_rng([seed, epoch])
-        bs = self._all_batches(rng)
-        ids = rng.permutation(len(bs)).tolist() if self.shuffle else list(range(len(bs)))
-        return bs, _equal_shards(ids, self.world_size, self.drop_last)[self.rank::self.world_size]
-    def _epoch(self) -> tuple:
-        "All batches of the epoch (indexable) and the ids of this rank's, in order; memoised per (seed, epoch)."
-        key = (self.seed, self.epoch)
-        if self._memo is not None and self._memo[:2] == key: return self._memo[2:]
-        ahead, self._ahead = self._ahead, None
-        self._memo = key + (ahead[2].result() if ahead is not None and ahead[:2] == key else self._build(*key))
-        return self._memo[2:]
-    def _build_next(self):
-        "Start building the next epoch in a thread: a persistent loader's next epoch then starts without waiting for the sampler."
-        key = (self.seed, self.epoch + 1)
-        if self._ahead is None or self._ahead[:2] != key: self._ahead = key + (_BUILDER.submit(self._build, *key),)
     def __getstate__(self): return self.__dict__ | dict(_ahead=None)  # a future does not pickle
-    def batches(self) -> list:
-        "This rank's batches (lists of indices) for the current epoch."
-        bs, ids = self._epoch()
-        return [bs[i] for i in ids]
-    def __iter__(self):  # each batch becomes a Python list only when the loader asks for it
-        skip, self._skip = self._skip, 0
-        self.consumed = skip
-        bs, ids = self._epoch()
-        self._build_next()
-        for self.consumed, i in enumerate(ids[skip:], skip + 1): yield BatchIndices(bs[i], (self.seed, self.epoch, i))
     def __len__(self): return len(self._epoch()[1]) - self._skip
 
+# %% ../nbs/07_bucketing.ipynb #89499073
+@patch
+def set_epoch(self: _ShardedBatches, epoch: int):
+    "Choose the epoch: the batches of a (seed, epoch) pair are always the same."
+    self.epoch = epoch
+
+@patch
+def state_dict(self: _ShardedBatches, consumed: int | None = None) -> dict:
+    """Where this epoch stands: seed, epoch and batches consumed (default: yielded so far; a loader with workers
+    reads ahead, so pass the count trained on)."""
+    return dict(seed=self.seed, epoch=self.epoch, consumed=self.consumed if consumed is None else consumed,
+                world_size=self.world_size)
+
+@patch
+def load_state_dict(self: _ShardedBatches, state: dict):
+    "Continue where `state` stood: the next iteration yields the rest of that epoch's batches."
+    if state['world_size'] != self.world_size:
+        raise ValueError(f"sampler state is for world_size={state['world_size']}, this sampler has "
+                         f"{self.world_size}")
+    self.seed, self.epoch, self._skip = state['seed'], state['epoch'], state['consumed']
+
+@patch
+def _rng(self: _ShardedBatches): return np.random.default_rng([self.seed, self.epoch])
+
+# %% ../nbs/07_bucketing.ipynb #0d025515
+@patch
+def _order(self: _ShardedBatches, rng):
+    return rng.permutation(len(self.lengths)) if self.shuffle else np.arange(len(self.lengths))
+
+@patch
+def _build(self: _ShardedBatches, seed: int, epoch: int) -> tuple:
+    rng = np.random.default_rng([seed, epoch])
+    bs = self._all_batches(rng)
+    ids = rng.permutation(len(bs)).tolist() if self.shuffle else list(range(len(bs)))
+    return bs, _equal_shards(ids, self.world_size, self.drop_last)[self.rank::self.world_size]
+
+@patch
+def _epoch(self: _ShardedBatches) -> tuple:
+    "All batches of the epoch (indexable) and the ids of this rank's, in order; memoised per (seed, epoch)."
+    key = (self.seed, self.epoch)
+    if self._memo is not None and self._memo[:2] == key: return self._memo[2:]
+    ahead, self._ahead = self._ahead, None
+    self._memo = key + (ahead[2].result() if ahead is not None and ahead[:2] == key else self._build(*key))
+    return self._memo[2:]
+
+# %% ../nbs/07_bucketing.ipynb #afb16c59
+@patch
+def _build_next(self: _ShardedBatches):
+    """Start building the next epoch in a thread: a persistent loader's next epoch then starts without waiting for
+    the sampler."""
+    key = (self.seed, self.epoch + 1)
+    if self._ahead is None or self._ahead[:2] != key: self._ahead = key + (_BUILDER.submit(self._build, *key),)
+
+@patch
+def batches(self: _ShardedBatches) -> list:
+    "This rank's batches (lists of indices) for the current epoch."
+    bs, ids = self._epoch()
+    return [bs[i] for i in ids]
+
+@patch
+def __iter__(self: _ShardedBatches):  # each batch becomes a Python list only when the loader asks for it
+    skip, self._skip = self._skip, 0
+    self.consumed = skip
+    bs, ids = self._epoch()
+    self._build_next()
+    for self.consumed, i in enumerate(ids[skip:], skip + 1): yield BatchIndices(bs[i], (self.seed, self.epoch, i))
+
+# %% ../nbs/07_bucketing.ipynb #c175bd29
 def _equal_shards(batches: list, world_size: int, drop_last: bool) -> list:
-    "`batches` cut (drop_last) or padded by repeating from the start to a multiple of `world_size`: every rank gets as many."
+    """`batches` cut (drop_last) or padded by repeating from the start to a multiple of `world_size`: every rank gets
+    as many."""
     extra = -len(batches) % world_size
     if extra == 0 or not batches: return batches
     if drop_last: return batches[:len(batches) // world_size * world_size]
@@ -100,6 +135,7 @@ class _Rows:
     def __getitem__(self, i): return self.full[i].tolist() if i < len(self.full) else list(self.tail)
     def __iter__(self): return (self[i] for i in range(len(self)))
 
+# %% ../nbs/07_bucketing.ipynb #31c23506
 def _pooled_batches(order: np.ndarray, lengths: np.ndarray, batch_size: int, pool: int) -> np.ndarray:
     "`order` cut into pools of `pool` indices, each sorted by length (stable: ties keep the shuffled order)."
     n = len(order); pool_id = np.arange(n) // pool; L = lengths[order]
@@ -114,17 +150,23 @@ def _efficiency(srt, batch_size: int, lengths) -> float:
     L, starts = lengths[srt], np.arange(0, len(srt), batch_size); sizes = np.diff(np.r_[starts, len(srt)])
     return float(L.sum() / (np.maximum.reduceat(L, starts) * sizes).sum())
 
+# %% ../nbs/07_bucketing.ipynb #6cb40ef0
 def pool_for(lengths, batch_size: int, target: float = 0.95, start: int = 50, seed: int = 0) -> int:
-    "Mega-batches per pool: `start`, doubled until one epoch's batches reach `target` padding efficiency or one pool holds everything."
+    """Mega-batches per pool: `start`, doubled until one epoch's batches reach `target` padding efficiency or one pool
+    holds everything."""
     lengths = np.asarray(lengths); order = np.random.default_rng([seed, 0]).permutation(len(lengths))
     mega = start
-    while batch_size * mega < len(lengths) and _efficiency(_pooled_batches(order, lengths, batch_size, batch_size * mega), batch_size, lengths) < target:
+    pooled = lambda mega: _pooled_batches(order, lengths, batch_size, batch_size * mega)
+    while batch_size * mega < len(lengths) and _efficiency(pooled(mega), batch_size, lengths) < target:
         mega *= 2
     return mega
 
+# %% ../nbs/07_bucketing.ipynb #c50aedac
 class BucketingSampler(_ShardedBatches):
-    "Batches of similar-length sequences: shuffle, sort within pools sized to the length spread, shuffle batch order; per (seed, epoch)."
-    def __init__(self, lengths, batch_size: int, mega_batches: int | None = None, shuffle: bool = True, drop_last: bool = False,
+    """Batches of similar-length sequences: shuffle, sort within pools sized to the length spread, shuffle batch order;
+    per (seed, epoch)."""
+    def __init__(self, lengths, batch_size: int, mega_batches: int | None = None, shuffle: bool = True,
+                 drop_last: bool = False,
                  seed: int = 0, rank: int = 0, world_size: int = 1, target_efficiency: float = 0.95):
         if batch_size < 1 or (mega_batches is not None and mega_batches < 1):
             raise ValueError(f"batch_size and mega_batches must be >= 1, got {batch_size}, {mega_batches}")
@@ -136,10 +178,10 @@ class BucketingSampler(_ShardedBatches):
         full = len(srt) - len(srt) % self.batch_size
         return _Rows(srt[:full].reshape(-1, self.batch_size), [] if self.drop_last else srt[full:].tolist())
 
-
 # %% ../nbs/07_bucketing.ipynb #c2da7441
 class DynamicBatchSampler(_ShardedBatches):
-    "Batches whose padded size (count x longest length) stays within `max_tokens`; a longer sequence gets its own batch."
+    """Batches whose padded size (count x longest length) stays within `max_tokens`; a longer sequence gets its own
+    batch."""
     def __init__(self, lengths, max_tokens: int, mega_batch_tokens: int | None = None, shuffle: bool = True,
                  seed: int = 0, rank: int = 0, world_size: int = 1, drop_last: bool = False):
         if max_tokens < 1: raise ValueError(f"max_tokens must be >= 1, got {max_tokens}")
@@ -172,22 +214,26 @@ def padding_efficiency(batches, lengths) -> float:
 
 # %% ../nbs/07_bucketing.ipynb #25b0667a
 def repeated_pairs(a: list, b: list, n: int) -> float:
-    "Of the index pairs sharing a batch in epoch batches `a`, the fraction sharing one again in `b` (0: fresh batches, 1: the same)."
+    """Of the index pairs sharing a batch in epoch batches `a`, the fraction sharing one again in `b` (0: fresh
+    batches, 1: the same)."""
     ia, ib = np.full(n, -1, np.int64), np.full(n, -1, np.int64)
     for k, bt in enumerate(a): ia[bt] = k
     for k, bt in enumerate(b): ib[bt] = k
     seen = (ia >= 0) & (ib >= 0)
-    pairs = lambda ids: float((lambda c: (c * (c - 1) // 2).sum())(np.unique(ids, return_counts=True)[1].astype(np.int64)))
+    counts = lambda ids: np.unique(ids, return_counts=True)[1].astype(np.int64)
+    pairs = lambda ids: float((lambda c: (c * (c - 1) // 2).sum())(counts(ids)))
     return pairs(ia[seen] * (len(b) + 1) + ib[seen]) / max(pairs(ia[seen]), 1.0)
 
 # %% ../nbs/07_bucketing.ipynb #f617a6d6
 def batching_schemes(lengths, batch_size: int = 64, seed: int = 0) -> dict:
     "The batches of one epoch for each scheme: 'global max' and 'batch max' (random), 'bucketed', 'token budget'."
-    rnd = list(BatchSampler(RandomSampler(range(len(lengths)), generator=torch.Generator().manual_seed(seed)), batch_size, False))
+    rnd = list(BatchSampler(RandomSampler(range(len(lengths)), generator=torch.Generator().manual_seed(seed)),
+                            batch_size, False))
     budget = int(batch_size * np.mean(lengths) * 1.1)
     return {'global max': rnd, 'batch max': rnd, 'bucketed': BucketingSampler(lengths, batch_size, seed=seed).batches(),
             'token budget': DynamicBatchSampler(lengths, budget, seed=seed).batches()}
 
+# %% ../nbs/07_bucketing.ipynb #a75dcdf8
 def scheme_efficiency(schemes: dict, lengths, max_len: int = 48) -> dict:
     "Padding efficiency of each scheme; 'global max' pads every batch to `max_len`."
     lengths = np.asarray(lengths)

@@ -10,18 +10,24 @@ import contextlib, shutil, sys, time
 import torch
 from .core import Comparison, ConfigError, Stats, seed_everything
 from .amp import TrainStep
-from .parallel import DDPGroup, TORCHRUN_VARS, backend_for, device_for, torchrun_env  # noqa: F401 (distributed.X still works)
+# the process-group names moved to parallel (08b); distributed.X still works
+from .parallel import DDPGroup, TORCHRUN_VARS, backend_for, device_for, torchrun_env  # noqa: F401
 from .trainer import TrainConfig, make_loader, make_optimizer, make_sampler
 
 # %% ../nbs/13_distributed.ipynb #aacc26b5
-def torchrun_command(nproc: int, args: list, script: str = 'perf_opt_train', nnodes: int = 1, rdzv_endpoint: str | None = None,
+def torchrun_command(nproc: int, args: list, script: str = 'perf_opt_train', nnodes: int = 1,
+                     rdzv_endpoint: str | None = None,
                      job_id: str = 'perf_opt') -> list:
-    "The torchrun argv for `script args` on `nproc` processes per node: standalone on one node, c10d rendezvous across `nnodes`."
+    """The torchrun argv for `script args` on `nproc` processes per node: standalone on one node, c10d rendezvous
+    across `nnodes`."""
     if not isinstance(nproc, int) or nproc < 1: raise ConfigError(f"nproc={nproc!r}: expected an int >= 1")
-    if nnodes > 1 and not rdzv_endpoint: raise ConfigError(f"nnodes={nnodes}: several nodes need rdzv_endpoint='host:port' (reachable from every node)")
+    if nnodes > 1 and not rdzv_endpoint:
+        raise ConfigError(f"nnodes={nnodes}: several nodes need rdzv_endpoint='host:port' (reachable from every node)")
     launch = [sys.executable, '-m', 'torch.distributed.run']
     if rdzv_endpoint is None: launch += ['--standalone']
-    else: launch += ['--nnodes', str(nnodes), '--rdzv-backend', 'c10d', '--rdzv-endpoint', rdzv_endpoint, '--rdzv-id', job_id]
+    else:
+        launch += ['--nnodes', str(nnodes), '--rdzv-backend', 'c10d', '--rdzv-endpoint', rdzv_endpoint, '--rdzv-id',
+                   job_id]
     exe = script if script.endswith('.py') else (shutil.which(script) or script)  # a console script runs by its path
     return launch + ['--nproc-per-node', str(nproc), exe, *map(str, args)]
 
@@ -29,12 +35,15 @@ def torchrun_command(nproc: int, args: list, script: str = 'perf_opt_train', nno
 def _forever(loader):
     while True: yield from loader
 
+# %% ../nbs/13_distributed.ipynb #97f2d868
 def allreduce_share(task, cfg: TrainConfig, steps: int = 20, rounds: int = 5) -> dict | None:
-    "Seconds per step with DDP's all-reduce and without it (`no_sync`), interleaved; call under torchrun; rank 0 gets the result."
+    """Seconds per step with DDP's all-reduce and without it (`no_sync`), interleaved; call under torchrun; rank 0 gets
+    the result."""
     group = DDPGroup.from_env(cfg.device)
     if cfg.threads: torch.set_num_threads(cfg.threads)
     seed_everything(cfg.seed); data = task.data(cfg)
-    loader = make_loader(task, data, make_sampler(cfg, data.lengths, group.rank, group.world_size, len(data.train)), cfg, group.device, group)
+    loader = make_loader(task, data, make_sampler(cfg, data.lengths, group.rank, group.world_size, len(data.train)),
+                         cfg, group.device, group)
     model = task.build_model(cfg).to(group.device)
     ddp = group.wrap(model, static_graph=False)  # no_sync below: static_graph + no_sync is pytorch#143580
     step, batches = TrainStep(ddp, make_optimizer(model, cfg), task.loss, cfg.precision, group.device), _forever(loader)
@@ -49,5 +58,7 @@ def allreduce_share(task, cfg: TrainConfig, steps: int = 20, rounds: int = 5) ->
     group.close()
     if not group.is_main: return None
     c = Comparison(Stats(times['allreduce']), Stats(times['local']), ('DDP step', 'no_sync step'))
-    return dict(comparison=c.as_dict(), share=1 - 1 / c.speedup, world_size=group.world_size, steps=steps, rounds=rounds,
-                parameters=sum(p.numel() for p in model.parameters() if p.requires_grad), threads=torch.get_num_threads())
+    return dict(comparison=c.as_dict(), share=1 - 1 / c.speedup, world_size=group.world_size, steps=steps,
+                rounds=rounds,
+                parameters=sum(p.numel() for p in model.parameters() if p.requires_grad),
+                threads=torch.get_num_threads())

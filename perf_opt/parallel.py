@@ -17,18 +17,21 @@ from .core import ConfigError, as_device
 TORCHRUN_VARS = ('RANK', 'LOCAL_RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT')
 
 def torchrun_env(environ=None) -> dict | None:
-    "rank, local_rank and world_size from torchrun's environment; None outside torchrun; a `ConfigError` naming a bad variable."
+    """rank, local_rank and world_size from torchrun's environment; None outside torchrun; a `ConfigError` naming a bad
+    variable."""
     env = os.environ if environ is None else environ
     if 'WORLD_SIZE' not in env: return None
     missing = [k for k in TORCHRUN_VARS if k not in env]
-    if missing: raise ConfigError(f"environment: WORLD_SIZE is set but {missing[0]} is not; launch with torchrun, which sets "
+    if missing:
+        raise ConfigError(f"environment: WORLD_SIZE is set but {missing[0]} is not; launch with torchrun, which sets "
                                   f"{', '.join(TORCHRUN_VARS)}")
     out = {}
     for k in ('RANK', 'LOCAL_RANK', 'WORLD_SIZE'):
         try: out[k.lower()] = int(env[k])
         except ValueError: raise ConfigError(f"environment: {k}={env[k]!r}: expected an int") from None
     if not 0 <= out['rank'] < out['world_size'] or out['local_rank'] < 0:
-        raise ConfigError(f"environment: RANK={out['rank']}, LOCAL_RANK={out['local_rank']}, WORLD_SIZE={out['world_size']}: "
+        raise ConfigError(f"environment: RANK={out['rank']}, LOCAL_RANK={out['local_rank']}, "
+                          f"WORLD_SIZE={out['world_size']}: "
                           "expected 0 <= RANK < WORLD_SIZE and LOCAL_RANK >= 0")
     return out
 
@@ -37,13 +40,17 @@ def device_for(device: str, local_rank: int) -> torch.device:
     "This process's device under torchrun: `cuda:LOCAL_RANK` for 'auto' (with CUDA) or 'cuda', else the CPU."
     if device == 'cpu' or (device == 'auto' and not torch.cuda.is_available()): return torch.device('cpu')
     if device not in ('auto', 'cuda'):
-        raise ConfigError(f"TrainConfig.device={device!r}: under torchrun each process uses cuda:LOCAL_RANK; set 'auto', 'cuda' or 'cpu'")
-    if not torch.cuda.is_available(): raise ConfigError(f"TrainConfig.device={device!r}: no CUDA device on this machine")
+        raise ConfigError(f"TrainConfig.device={device!r}: under torchrun each process uses cuda:LOCAL_RANK; set "
+                          f"'auto', 'cuda' or 'cpu'")
+    if not torch.cuda.is_available():
+        raise ConfigError(f"TrainConfig.device={device!r}: no CUDA device on this machine")
     if local_rank >= torch.cuda.device_count():
-        raise ConfigError(f"LOCAL_RANK={local_rank}: this node has {torch.cuda.device_count()} GPU(s); start at most that many "
+        raise ConfigError(f"LOCAL_RANK={local_rank}: this node has {torch.cuda.device_count()} GPU(s); start at most "
+                          f"that many "
                           "processes per node (--nproc_per_node)")
     return torch.device('cuda', local_rank)
 
+# %% ../nbs/08b_parallel.ipynb #79025883
 def backend_for(device) -> str:
     "NCCL for a CUDA device, gloo for the CPU."
     return 'nccl' if as_device(device).type == 'cuda' else 'gloo'
@@ -52,9 +59,11 @@ def backend_for(device) -> str:
 class DDPGroup:
     "One rank of a torchrun job: its device, the model in `DistributedDataParallel`, and the collectives `fit` needs."
     def __init__(self, rank: int, local_rank: int, world_size: int, device, owned: bool = True):
-        self.rank, self.local_rank, self.world_size, self.device, self.owned = rank, local_rank, world_size, as_device(device), owned
+        self.rank, self.local_rank, self.world_size = rank, local_rank, world_size
+        self.device, self.owned = as_device(device), owned
         self.is_main = rank == 0
-        self.ctrl = dist.new_group(backend='gloo') if dist.get_backend() != 'gloo' else None  # control messages on the CPU
+        # control messages on the CPU
+        self.ctrl = dist.new_group(backend='gloo') if dist.get_backend() != 'gloo' else None
 
     @classmethod
     def from_env(cls, device: str = 'auto', timeout_s: float = 1800) -> 'DDPGroup':
@@ -78,7 +87,9 @@ class DDPGroup:
         dist.all_reduce(t, group=self.ctrl if t.device.type == 'cpu' else None); return t
     def max(self, v: int) -> int:
         "The largest `v` of any rank."
-        t = torch.tensor([v], dtype=torch.int64); dist.all_reduce(t, op=dist.ReduceOp.MAX, group=self.ctrl); return int(t)
+        t = torch.tensor([v], dtype=torch.int64)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX, group=self.ctrl)
+        return int(t)
     def broadcast(self, obj):
         "Rank 0's `obj`, on every rank."
         box = [obj]; dist.broadcast_object_list(box, src=0, group=self.ctrl); return box[0]
