@@ -4,19 +4,18 @@
 
 # %% auto #0
 __all__ = ['WINDOW_OPTIMIZATIONS', 'TASK_OPTIMIZATIONS', 'QUICK', 'PHASES', 'PHASE_MS', 'CSV_COLUMNS', 'BenchConfig',
-           'configurations', 'unmeasured', 'BenchSettings', 'run_config', 'PeakRSS', 'measure_run', 'run_ablation',
-           'summarize', 'write_results_csv', 'best_config', 'recommendation', 'summary_markdown', 'plot_comparison',
-           'write_outputs', 'bench_parser', 'bench_settings', 'bench_device', 'writable_folder', 'plan_ablation']
+           'configurations', 'unmeasured', 'BenchSettings', 'run_config', 'measure_run', 'run_ablation', 'summarize',
+           'write_results_csv', 'best_config', 'recommendation', 'summary_markdown', 'plot_comparison', 'write_outputs',
+           'bench_parser', 'bench_settings', 'bench_device', 'writable_folder', 'plan_ablation']
 
 # %% ../nbs/12_bench.ipynb #8e1b2e2b
-import argparse, csv, math, shutil, tempfile, threading, warnings
+import argparse, csv, math, shutil, tempfile, warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 import numpy as np
-import psutil
 import torch
 from tqdm.auto import tqdm
-from .core import ConfigError, EnvReport, OneLineParser, atomic_write, git_commit
+from .core import ConfigError, EnvReport, OneLineParser, PeakRSS, atomic_write, git_commit, interleaved  # noqa: F401
 from .trainer import OPTIMIZATIONS, Optimization, TrainConfig, applicable, fit, merged_changes, task_traits
 
 # %% ../nbs/12_bench.ipynb #24ba9591
@@ -98,20 +97,6 @@ def run_config(cfg: TrainConfig, s: BenchSettings, rep: int = 0) -> TrainConfig:
     steps = max(1, math.ceil(s.sequences / cfg.batch_size))
     return cfg.updated(**common, max_steps=steps, eval_every=0, checkpoint_every=max(1, (steps - 1) // 2))
 
-# %% ../nbs/12_bench.ipynb #a80a4614
-class PeakRSS:
-    "Peak resident memory of this process (MiB) while the block runs, sampled by a thread every `interval` seconds."
-    def __init__(self, interval: float = 0.01): self.interval, self.peak, self.proc = interval, 0.0, psutil.Process()
-    def _rss(self) -> float: return self.proc.memory_info().rss / 2**20
-    def _watch(self):
-        while not self._stop.wait(self.interval): self.peak = max(self.peak, self._rss())
-    def __enter__(self):
-        self.peak, self._stop = self._rss(), threading.Event()
-        self._thread = threading.Thread(target=self._watch, name='perf_opt-peakrss', daemon=True); self._thread.start()
-        return self
-    def __exit__(self, *exc):
-        self._stop.set(); self._thread.join(); self.peak = max(self.peak, self._rss())
-
 # %% ../nbs/12_bench.ipynb #93461060
 PHASES = ('data', 'compute', 'checkpoint')  # the training loop's time; set-up and the final evaluation are not in it
 PHASE_MS = ('step_ms',) + tuple(f'{p}_ms' for p in PHASES)  # per optimizer step
@@ -135,23 +120,21 @@ def measure_run(task, bc: BenchConfig, s: BenchSettings, out, device: str = 'cpu
                 time_to_quality_s=r['time_to_target_s'], final_eval=r['final_eval'], stopped=r['stopped'],
                 quality=quality)
 
-# %% ../nbs/12_bench.ipynb #bb569931
+# %% ../nbs/12_bench.ipynb #2c13cce0
 def run_ablation(task, configs: list, s: BenchSettings, device: str = 'cpu', progress: bool = True) -> list[dict]:
-    """Run every configuration `s.repeats` times, interleaved (alternate rounds reversed), after `s.warmup` uncounted
-    rounds."""
-    records, rounds = [], range(-s.warmup, s.repeats)
+    "Every configuration `s.repeats` times through `core.interleaved` (alternate rounds reversed), after `s.warmup`."
+    total = len(configs) * (s.repeats + s.warmup)
     with tempfile.TemporaryDirectory(prefix='perf_opt_bench-') as tmp, \
-         tqdm(total=len(configs) * len(rounds), desc='perf_opt_bench', unit='run', disable=not progress,
-              dynamic_ncols=True) as bar:
-        for r in rounds:
-            for bc in (configs if r % 2 == 0 else configs[::-1]):
-                bar.set_postfix_str(f"round {r + 1}/{s.repeats} {bc.name}" if r >= 0 else f"warm-up {bc.name}")
+         tqdm(total=total, desc='perf_opt_bench', unit='run', disable=not progress, dynamic_ncols=True) as bar:
+        def arm(bc):
+            def run(r):
                 out = Path(tmp) / f'{bc.name}-{r + s.warmup}'
-                rec = measure_run(task, bc, s, out, device, r)
-                shutil.rmtree(out, ignore_errors=True)
-                if r >= 0: records.append(rec | dict(round=r))
-                bar.update()
-    return records
+                try: return measure_run(task, bc, s, out, device, r) | dict(round=r)
+                finally: shutil.rmtree(out, ignore_errors=True); bar.update()
+            return run
+        def note(name, r): bar.set_postfix_str(f"round {r + 1}/{s.repeats} {name}" if r >= 0 else f"warm-up {name}")
+        runs = interleaved({bc.name: arm(bc) for bc in configs}, s.repeats, s.warmup, on_call=note)
+    return sorted((rec for recs in runs.values() for rec in recs), key=lambda rec: rec['round'])
 
 # %% ../nbs/12_bench.ipynb #e4373c16
 def _q(x) -> tuple: return tuple(float(v) for v in np.percentile(np.asarray(x, float), [25, 50, 75]))

@@ -4,20 +4,22 @@
 
 # %% ../nbs/00_core.ipynb #5e931abf
 from __future__ import annotations
-import argparse, os, sys, json, time, random, platform, statistics, subprocess, tempfile, contextlib
+import argparse, os, sys, json, time, random, platform, statistics, subprocess, tempfile, contextlib, threading
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from importlib import metadata
 import numpy as np
+import psutil
 import torch
 from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['CPU_FLAGS', 'KEY_PACKAGES', 'cpu_flags', 'EnvReport', 'env_report', 'seed_everything', 'as_device',
-           'synchronize', 'Timer', 'Stats', 'benchmark', 'Comparison', 'compare', 'ttq_ratio', 'noise_scale_terms',
-           'NoiseScale', 'StepBreakdown', 'cache_dir', 'atomic_write', 'peak_rss_mib', 'results_dir', 'git_commit',
-           'save_results', 'load_results', 'headline_table', 'perf_opt_env', 'ConfigError', 'OneLineParser']
+           'synchronize', 'Timer', 'Stats', 'benchmark', 'Comparison', 'interleaved', 'paired_ratios', 'compare',
+           'ttq_ratio', 'noise_scale_terms', 'NoiseScale', 'StepBreakdown', 'cache_dir', 'atomic_write', 'peak_rss_mib',
+           'PeakRSS', 'results_dir', 'git_commit', 'save_results', 'load_results', 'headline_table', 'perf_opt_env',
+           'ConfigError', 'OneLineParser']
 
 # %% ../nbs/00_core.ipynb #287d834a
 CPU_FLAGS = ('fma', 'avx2', 'avx512f', 'avx512_bf16', 'amx_tile', 'amx_bf16', 'amx_int8')
@@ -203,17 +205,31 @@ class Comparison:
         return (f"{b} vs {a}: {self.speedup:.2f}x (pairwise median, IQR {lo:.2f}-{hi:.2f}, n={len(self.ratios)}); "
                 f"{a} {self.baseline!r}; {b} {self.candidate!r}")
 
+# %% ../nbs/00_core.ipynb #3fffb683
+def interleaved(arms: dict, rounds: int, warmup: int = 1, on_call=None) -> dict:
+    "{name: results of the counted rounds}: `arms[name](round)` once a round, odd rounds reversed, after `warmup`."
+    _check_counts(warmup, rounds)
+    names, out = list(arms), {k: [] for k in arms}
+    for r in range(-warmup, rounds):  # negative rounds are the warm-up: run, not kept
+        for name in (names if r % 2 == 0 else names[::-1]):
+            if on_call is not None: on_call(name, r)
+            result = arms[name](r)
+            if r >= 0: out[name].append(result)
+    return out
+
+def paired_ratios(a: list, b: list) -> dict:
+    "Per-round ratios a/b: their median, quartiles and count."
+    ratios = np.asarray(a, float) / np.asarray(b, float)
+    q1, med, q3 = np.percentile(ratios, [25, 50, 75]) if len(ratios) else (np.nan,) * 3
+    return dict(ratio=float(med), q1=float(q1), q3=float(q3), n=len(ratios))
+
 # %% ../nbs/00_core.ipynb #1bb839cb
 def compare(baseline, candidate, warmup: int = 2, reps: int = 10, device='cpu',
             names=('baseline', 'candidate')) -> Comparison:
     "Time `baseline()` and `candidate()` interleaved (AB BA AB ...) and return pairwise speedups."
-    _check_counts(warmup, reps)
-    for _ in range(warmup): baseline(); candidate()
-    ta, tb = [], []
-    for i in range(reps):
-        if i % 2 == 0: ta.append(_timed_call(baseline, device)); tb.append(_timed_call(candidate, device))
-        else: tb.append(_timed_call(candidate, device)); ta.append(_timed_call(baseline, device))
-    return Comparison(Stats(ta), Stats(tb), tuple(names))
+    timed = lambda fn: (lambda r: _timed_call(fn, device))
+    t = interleaved({'a': timed(baseline), 'b': timed(candidate)}, rounds=reps, warmup=warmup)
+    return Comparison(Stats(t['a']), Stats(t['b']), tuple(names))
 
 # %% ../nbs/00_core.ipynb #c63d3c7a
 def ttq_ratio(baseline: list, candidate: list, n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> dict:
@@ -382,6 +398,21 @@ def peak_rss_mib() -> float:
         return getattr(info, 'peak_wset', info.rss) / 2**20
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / 2**20 if sys.platform == 'darwin' else peak / 1024
+
+# %% ../nbs/00_core.ipynb #3fd5db87
+class PeakRSS:
+    "Peak resident memory of this process (MiB) while the block runs, sampled by a thread every `interval` seconds."
+    def __init__(self, interval: float = 0.01): self.interval, self.peak, self.proc = interval, 0.0, psutil.Process()
+    def _rss(self) -> float: return self.proc.memory_info().rss / 2**20
+    def _watch(self):
+        while not self._stop.wait(self.interval): self.peak = max(self.peak, self._rss())
+    def __enter__(self):
+        self.peak, self._stop = self._rss(), threading.Event()
+        self._thread = threading.Thread(target=self._watch, name='perf_opt-peakrss', daemon=True)
+        self._thread.start()
+        return self
+    def __exit__(self, *exc):
+        self._stop.set(); self._thread.join(); self.peak = max(self.peak, self._rss())
 
 # %% ../nbs/00_core.ipynb #9c90b4f4
 def results_dir() -> Path:

@@ -8,7 +8,7 @@ __all__ = ['torchrun_command', 'allreduce_share']
 # %% ../nbs/13_distributed.ipynb #5a88c6bb
 import contextlib, shutil, sys, time
 import torch
-from .core import Comparison, ConfigError, Stats, seed_everything
+from .core import Comparison, ConfigError, Stats, interleaved, seed_everything
 from .amp import TrainStep
 # the process-group names moved to parallel (08b); distributed.X still works
 from .parallel import DDPGroup, TORCHRUN_VARS, backend_for, device_for, torchrun_env  # noqa: F401
@@ -47,14 +47,16 @@ def allreduce_share(task, cfg: TrainConfig, steps: int = 20, rounds: int = 5) ->
     model = task.build_model(cfg).to(group.device)
     ddp = group.wrap(model, static_graph=False)  # no_sync below: static_graph + no_sync is pytorch#143580
     step, batches = TrainStep(ddp, make_optimizer(model, cfg), task.loss, cfg.precision, group.device), _forever(loader)
-    times = dict(allreduce=[], local=[])
-    for r in range(rounds + 1):
-        for mode in (('allreduce', 'local') if r % 2 else ('local', 'allreduce')):
+    def seconds_per_step(mode):
+        def run(r):
             group.barrier(); t0 = time.perf_counter()
             for _ in range(steps):
                 with ddp.no_sync() if mode == 'local' else contextlib.nullcontext(): step(next(batches))
             group.barrier()
-            if r: times[mode].append((time.perf_counter() - t0) / steps)
+            return (time.perf_counter() - t0) / steps
+        return run
+    arms = {m: seconds_per_step(m) for m in ('local', 'allreduce')}
+    times = interleaved(arms, rounds, warmup=1)  # the same order on every rank
     group.close()
     if not group.is_main: return None
     c = Comparison(Stats(times['allreduce']), Stats(times['local']), ('DDP step', 'no_sync step'))
