@@ -253,10 +253,10 @@ def step_flops(model: nn.Module, step) -> dict:
     return dict(analytic=sum(seen), counted=fc.get_total_flops())
 
 # %% ../nbs/03_amp.ipynb #f1d13f32
-def matmul_peak(dtype=torch.float32, n: int = 2048, reps: int = 5) -> float:
-    "FLOP/s of an n x n x n `torch.mm` at `dtype` on the CPU (median of `reps` after one warm-up)."
-    a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
-    return 2 * n**3 / benchmark(lambda: torch.mm(a, b), warmup=1, reps=reps).median
+def matmul_peak(dtype=torch.float32, n: int = 2048, reps: int = 5, device='cpu') -> float:
+    "FLOP/s of an n x n x n `torch.mm` at `dtype` on `device` (median of `reps` after one warm-up)."
+    a, b = (torch.randn(n, n, device=device).to(dtype) for _ in range(2))
+    return 2 * n**3 / benchmark(lambda: torch.mm(a, b), warmup=1, reps=reps, device=device).median
 
 # %% ../nbs/03_amp.ipynb #0468630f
 def fast_backends(device=None) -> dict:

@@ -4,9 +4,10 @@
 
 # %% auto #0
 __all__ = ['WINDOW_OPTIMIZATIONS', 'TASK_OPTIMIZATIONS', 'QUICK', 'PHASES', 'PHASE_MS', 'CSV_COLUMNS', 'BenchConfig',
-           'configurations', 'unmeasured', 'BenchSettings', 'run_config', 'measure_run', 'run_ablation', 'summarize',
-           'write_results_csv', 'best_config', 'recommendation', 'summary_markdown', 'plot_comparison', 'write_outputs',
-           'bench_parser', 'bench_settings', 'bench_device', 'writable_folder', 'plan_ablation']
+           'configurations', 'unmeasured', 'BenchSettings', 'run_config', 'precision_name', 'matmul_peaks',
+           'measure_run', 'run_ablation', 'summarize', 'write_results_csv', 'best_config', 'recommendation',
+           'summary_markdown', 'plot_comparison', 'write_outputs', 'bench_parser', 'bench_settings', 'bench_device',
+           'writable_folder', 'plan_ablation']
 
 # %% ../nbs/12_bench.ipynb #8e1b2e2b
 import argparse, csv, math, shutil, tempfile, warnings
@@ -15,7 +16,9 @@ from pathlib import Path
 import numpy as np
 import torch
 from tqdm.auto import tqdm
-from .core import ConfigError, EnvReport, OneLineParser, PeakRSS, atomic_write, git_commit, interleaved  # noqa: F401
+# noqa: F401
+from .core import ConfigError, EnvReport, OneLineParser, PeakRSS, atomic_write, git_commit, interleaved
+from .amp import matmul_peak, precision_plan
 from .trainer import OPTIMIZATIONS, Optimization, TrainConfig, applicable, fit, merged_changes, task_traits
 
 # %% ../nbs/12_bench.ipynb #24ba9591
@@ -95,7 +98,31 @@ def run_config(cfg: TrainConfig, s: BenchSettings, rep: int = 0) -> TrainConfig:
                            checkpoint_every=0,
                            max_steps=steps, eval_every=max(1, round(s.eval_interval / cfg.batch_size)))
     steps = max(1, math.ceil(s.sequences / cfg.batch_size))
-    return cfg.updated(**common, max_steps=steps, eval_every=0, checkpoint_every=max(1, (steps - 1) // 2))
+    return cfg.updated(**common, max_steps=steps, eval_every=0, checkpoint_every=max(1, (steps - 1) // 2),
+                       count_flops=True)
+
+# %% ../nbs/12_bench.ipynb #560f637e
+def precision_name(precision: str, device: str = 'cpu') -> str:
+    "The dtype a `TrainConfig.precision` computes its matrix products in on `device`: 'bf16', 'fp16' or 'fp32'."
+    dtype = precision_plan(precision, device).dtype
+    return {torch.bfloat16: 'bf16', torch.float16: 'fp16'}.get(dtype, 'fp32')
+
+def matmul_peaks(configs: list, device: str = 'cpu') -> dict:
+    "The measured `torch.mm` FLOP/s at each precision the configurations compute in."
+    names = {precision_name(c.cfg.precision, device) for c in configs}
+    dtypes = dict(bf16=torch.bfloat16, fp16=torch.float16, fp32=torch.float32)
+    return {k: matmul_peak(dtypes[k], device=device) for k in sorted(names)}
+
+def _flop_rate(recs, records, bc, seq_per_s: float, peaks) -> dict:
+    "GFLOP/s achieved and its share of the matmul peak (the uncompiled twin's FLOPs for a compiled configuration)."
+    per_seq = next((r['flops_per_seq'] for r in recs if r.get('flops_per_seq')), None)
+    if per_seq is None and bc.cfg.compile:
+        twin = {'+compile': 'baseline', 'all+compile': 'all'}.get(bc.name)
+        per_seq = next((r['flops_per_seq'] for r in records if r['config'] == twin and r.get('flops_per_seq')), None)
+    if per_seq is None: return {}
+    rate, peak = per_seq * seq_per_s, (peaks or {}).get(recs[0].get('dtype', 'fp32'))
+    return dict(gflop_per_s=rate / 1e9, peak_share=rate / peak if peak else None, dtype=recs[0].get('dtype', 'fp32'),
+                peak_gflop_per_s=peak / 1e9 if peak else None)
 
 # %% ../nbs/12_bench.ipynb #93461060
 PHASES = ('data', 'compute', 'checkpoint')  # the training loop's time; set-up and the final evaluation are not in it
@@ -112,13 +139,15 @@ def measure_run(task, bc: BenchConfig, s: BenchSettings, out, device: str = 'cpu
     quality = task.bench_quality(out, cfg) if hasattr(task, 'bench_quality') else {}
     sec = {k: r['breakdown'].get(k, {}).get('seconds', 0.0) for k in PHASES}
     loop, n = sum(sec.values()), max(r['steps'], 1)
+    flops = r.get('step_flops')  # FLOPs of the first optimizer step, and its sequences (None: not counted)
     return dict(config=bc.name, seq_per_s=r['sequences'] / loop, tokens_per_s=r['tokens'] / loop,
                 step_ms=1e3 * loop / n,
                 **{f'{k}_ms': 1e3 * v / n for k, v in sec.items()},
                 ms_per_1k_seq={k: 1e6 * v / r['sequences'] for k, v in sec.items()},
                 peak_mem_mb=r['peak_cuda_mib'] if cuda else mem.peak, steps=r['steps'], sequences=r['sequences'],
                 time_to_quality_s=r['time_to_target_s'], final_eval=r['final_eval'], stopped=r['stopped'],
-                quality=quality)
+                quality=quality, flops_per_seq=flops['flops'] / flops['sequences'] if flops else None,
+                dtype=precision_name(cfg.precision, device))
 
 # %% ../nbs/12_bench.ipynb #2c13cce0
 def run_ablation(task, configs: list, s: BenchSettings, device: str = 'cpu', progress: bool = True) -> list[dict]:
@@ -149,7 +178,8 @@ def _time_to_quality(recs) -> float | None:
     return float(t) if np.isfinite(t) else None
 
 # %% ../nbs/12_bench.ipynb #69b8de28
-def summarize(records: list, configs: list, device: str = 'cpu', epoch_sequences: int | None = None) -> list[dict]:
+def summarize(records: list, configs: list, device: str = 'cpu', epoch_sequences: int | None = None,
+              peaks: dict | None = None) -> list[dict]:
     """One row per configuration: medians and quartiles, speedup, paired ratio to `all`, phases, memory, quality, epoch
     time."""
     base = float(np.median([r['seq_per_s'] for r in records if r['config'] == 'baseline']))
@@ -170,6 +200,7 @@ def summarize(records: list, configs: list, device: str = 'cpu', epoch_sequences
         if any(r['stopped'] != 'max_steps' for r in recs) or any(r['time_to_quality_s'] is not None for r in recs):
             row |= dict(time_to_quality_s=_time_to_quality(recs),
                         reached=sum(r['time_to_quality_s'] is not None for r in recs))
+        row |= _flop_rate(recs, records, bc, med, peaks)
         if epoch_sequences: row |= dict(epoch_s=epoch_sequences / med, epochs_50_min=50 * epoch_sequences / med / 60)
         for k in dict.fromkeys(k for r in recs for k in r.get('quality', {})):
             q = _q([r['quality'][k] for r in recs]); row |= {k: q[1], f'{k}_iqr': q[2] - q[0]}
@@ -178,9 +209,9 @@ def summarize(records: list, configs: list, device: str = 'cpu', epoch_sequences
 
 # %% ../nbs/12_bench.ipynb #e0c1094a
 CSV_COLUMNS = ('config', 'kind', 'optimization', 'seq_per_s', 'seq_per_s_iqr', 'seq_per_s_q1', 'seq_per_s_q3',
-               'tokens_per_s',
-               'tokens_per_s_iqr', 'speedup', 'speedup_q1', 'speedup_q3', 'vs_all', 'vs_all_q1', 'vs_all_q3', 'step_ms',
-               'data_ms', 'compute_ms', 'checkpoint_ms', 'peak_mem_mb', 'device', 'repeats')
+               'tokens_per_s', 'tokens_per_s_iqr', 'speedup', 'speedup_q1', 'speedup_q3', 'vs_all', 'vs_all_q1',
+               'vs_all_q3', 'step_ms', 'data_ms', 'compute_ms', 'checkpoint_ms', 'peak_mem_mb', 'gflop_per_s',
+               'peak_share', 'device', 'repeats')
 
 def write_results_csv(rows: list, path) -> Path:
     "benchmark_results.csv: one row per configuration (full float precision, so ratios recompute exactly)."
@@ -244,22 +275,24 @@ def recommendation(rows: list, device: str = 'cpu', task: str = 'poetry', skippe
 
 # %% ../nbs/12_bench.ipynb #b6558547
 def summary_markdown(rows: list, env: dict, settings: BenchSettings, task: str, device: str = 'cpu',
-                     commit: str | None = None,
-                     skipped=None) -> str:
+                     commit: str | None = None, skipped=None) -> str:
     "performance_summary.md: the machine, the settings, the table, and the recommendation."
     ttq = any('time_to_quality_s' in r for r in rows)
     speed = ('seq_per_s', 'tokens_per_s')
     quality = [k for k in rows[0] if k.endswith('_iqr') and k[:-4] in rows[0] and not k.startswith(speed)]
+    flops = any(r.get('peak_share') is not None for r in rows)
+    peaks = {r['dtype']: r['peak_gflop_per_s'] for r in rows if r.get('peak_gflop_per_s')}
     head = ('| config | seq/s | IQR | speedup | paired IQR | step ms | data / compute / ckpt ms per 1k seq | peak MiB |'
             + (' time to quality |' if ttq else '') + (' 50 epochs (min) |' if 'epochs_50_min' in rows[0] else '')
-            + ''.join(f' {k[:-4]} (IQR) |' for k in quality))
+            + ''.join(f' {k[:-4]} (IQR) |' for k in quality) + (' GFLOP/s (share of peak) |' if flops else ''))
     data = f"poem corpus slice {settings.n_lines or 'all'} lines" if task == 'poetry' else f"the {task} task's data"
     lines = [f"# perf_opt_bench: {task} on {device}", '', f"Machine: {EnvReport(env).summary()}  ",
              f"Commit: {commit or git_commit().get('commit') or 'unknown'}  ",
              f"Each configuration: {settings.repeats} interleaved rounds after {settings.warmup} warm-up round(s), "
              + (f"trained to validation target {settings.target} (cap {settings.budget:.0f} s)" if ttq else
                 f"{settings.sequences} training sequences per run") + f", {data}.",
-             '', head, '|' + '---|' * (head.count('|') - 1)]
+             f"Matmul peak (torch.mm, 2048^3) here: {', '.join(f'{k} {v:.0f} GFLOP/s' for k, v in peaks.items())}."
+             if peaks else '', '', head, '|' + '---|' * (head.count('|') - 1)]
     for r in rows:
         p = r['ms_per_1k_seq']
         reached = ttq and r.get('time_to_quality_s') is not None
@@ -271,7 +304,9 @@ def summary_markdown(rows: list, env: dict, settings: BenchSettings, task: str, 
                      f"{p['compute']:.0f} / "
                      f"{p['checkpoint']:.0f} | {r['peak_mem_mb']:.0f} |{cell}"
                      + (f" {r['epochs_50_min']:.1f} |" if 'epochs_50_min' in r else '')
-                     + ''.join(f" {r[k[:-4]]:.3f} ({r[k]:.3f}) |" for k in quality))
+                     + ''.join(f" {r[k[:-4]]:.3f} ({r[k]:.3f}) |" for k in quality)
+                     + (f" {r['gflop_per_s']:.1f} ({r['peak_share']:.0%} of {r['dtype']}) |"
+                        if flops and r.get('peak_share') is not None else ' |' if flops else ''))
     return '\n'.join(lines + ['', '## Reading',
                               ''] + [f"- {b}" for b in recommendation(rows, device, task, skipped)]) + '\n'
 

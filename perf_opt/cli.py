@@ -13,7 +13,8 @@ from torch.distributed.elastic.multiprocessing.errors import record
 from .core import ConfigError, EnvReport, env_report
 from .trainer import PoetryTask, Task, batch_counts, config_from_args, fit, train_parser
 from .pretraining import FinetuneTask, PretrainTask
-from .bench import (bench_device, bench_parser, bench_settings, configurations, plan_ablation, recommendation,
+from .bench import (bench_device, matmul_peaks, bench_parser, bench_settings, configurations, plan_ablation,
+                            recommendation,
                             run_ablation, summarize, writable_folder, write_outputs, OPTIMIZATIONS)
 
 # %% ../nbs/14_cli.ipynb #820b1bb8
@@ -152,7 +153,8 @@ def perf_opt_bench(argv=None):
     except ConfigError as e: p.exit(2, f"perf_opt_bench: error: {e}\n")
     print(f"perf_opt_bench: {len(configs)} configurations x {s.repeats} rounds (+{s.warmup} warm-up) on {device}: "
           f"{EnvReport(env_report()).summary()}", file=sys.stderr)
-    rows = summarize(run_ablation(task, configs, s, device, progress=not args.quiet), configs, device, epoch)
+    peaks = matmul_peaks(configs, device)  # the machine's limit at each precision, before the runs
+    rows = summarize(run_ablation(task, configs, s, device, progress=not args.quiet), configs, device, epoch, peaks)
     paths = write_outputs(rows, out, env_report(), s, task.name, device, configs=configs, skipped=skipped)
     print('\n'.join(recommendation(rows, device, task.name, skipped)))
     print(f"wrote {', '.join(str(p) for p in paths.values())}", file=sys.stderr)

@@ -8,7 +8,7 @@ __all__ = ['BATCHING', 'PRECISIONS', 'RNN_PRECISIONS', 'OPTIMIZERS', 'SCHEDULERS
            'collate_items', 'TaskData', 'Task', 'mean_loss', 'batch_counts', 'task_traits', 'applicable', 'PoetryTask',
            'make_sampler', 'make_loader', 'make_optimizer', 'make_scheduler', 'SingleProcess', 'static_graph',
            'process_group', 'RunState', 'stop_on_signals', 'ignore_stop_signals', 'StoppableLoader', 'build_model',
-           'make_step', 'make_val_loader', 'fit', 'apply_sets', 'train_parser', 'config_from_args']
+           'make_step', 'make_val_loader', 'FirstStepFlops', 'fit', 'apply_sets', 'train_parser', 'config_from_args']
 
 # %% ../nbs/09_trainer.ipynb #453db7ca
 import argparse, atexit, contextlib, csv, functools, json, os, shutil, signal, time, warnings, weakref
@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from fastcore.basics import patch
 from torch.optim.lr_scheduler import ReduceLROnPlateau
+from torch.utils.flop_counter import FlopCounterMode
 from torch.utils.data import DataLoader, Dataset, Subset, default_collate
 from tqdm.auto import tqdm
 from .core import (ConfigError, OneLineParser, StepBreakdown, as_device, atomic_write, env_report, git_commit,
@@ -84,6 +85,7 @@ class TrainConfig:
     restore_best: bool = True
     profile: bool = False             # torch.profiler window, traces in out/profile             (08)
     monitor: bool = False             # GPUMonitor (NVML, or CPU/RSS without a GPU)               (08)
+    count_flops: bool = False         # FlopCounterMode on the first optimizer step (12's FLOP/s)
     tensorboard: bool = False
     seed: int = 0
     device: str = 'auto'
@@ -117,7 +119,7 @@ _RULES = dict(
     scheduler=_one_of(SCHEDULERS), warmup_steps=_int(0), max_steps=_int(1),
     time_budget=_num(0, none=True, strict=True), log_every=_int(1), eval_every=_int(0), eval_sequences=_int(1),
     checkpoint_every=_int(0), async_checkpoint=_BOOL, keep_last=_int(1), patience=_int(1, none=True),
-    target=_num(none=True), min_delta=_num(0), restore_best=_BOOL, profile=_BOOL, monitor=_BOOL,
+    target=_num(none=True), min_delta=_num(0), restore_best=_BOOL, profile=_BOOL, monitor=_BOOL, count_flops=_BOOL,
     tensorboard=_BOOL, seed=_int(0), device=_DEVICE,
               model=((lambda v: isinstance(v, dict)), 'a JSON object of model options'))
 
@@ -520,7 +522,8 @@ atexit.register(lambda: [loader.shutdown() for loader in list(_LOADERS)])
 # %% ../nbs/09_trainer.ipynb #5cd71e86
 _RESUME_FREE = {'max_steps', 'time_budget', 'log_every', 'eval_every', 'checkpoint_every', 'keep_last',
                 'async_checkpoint',
-                'profile', 'monitor', 'tensorboard', 'patience', 'target', 'min_delta', 'restore_best', 'num_workers',
+                'profile', 'monitor', 'count_flops', 'tensorboard', 'patience', 'target', 'min_delta', 'restore_best',
+                'num_workers',
                 'prefetch_factor',
                 'persistent_workers', 'pin_memory'}
 
@@ -719,6 +722,24 @@ def make_val_loader(data: TaskData, cfg: TrainConfig) -> DataLoader:
     val = Subset(data.val, range(min(cfg.eval_sequences, len(data.val))))
     return DataLoader(val, batch_size=256, collate_fn=data.val_collate)
 
+# %% ../nbs/09_trainer.ipynb #267af753
+class FirstStepFlops:
+    "A `TrainStep` that counts the FLOPs of its first optimizer step with `FlopCounterMode`; everything else as is."
+    def __init__(self, step, task):
+        self.step, self.task, self.flops, self.sequences, self.done = step, task, 0, 0, False
+    def __getattr__(self, k):
+        if k == 'step': raise AttributeError(k)
+        return getattr(self.step, k)
+    def __call__(self, batch) -> bool:
+        if self.done: return self.step(batch)
+        with FlopCounterMode(display=False) as fc: stepped = self.step(batch)
+        self.flops += fc.get_total_flops(); self.sequences += int(getattr(self.task, 'count', batch_counts)(batch)[0])
+        self.done = stepped
+        return stepped
+    def counted(self) -> dict | None:
+        "FLOPs and sequences of the first optimizer step (None before it, or for a compiled model: nothing counted)."
+        return dict(flops=self.flops, sequences=self.sequences) if self.done and self.flops else None
+
 # %% ../nbs/09_trainer.ipynb #cc6c2611
 def fit(task, cfg: TrainConfig, out, resume: bool = False, preset: str | None = None, progress: bool = True,
         overwrite: bool = False) -> dict:
@@ -741,6 +762,7 @@ def fit(task, cfg: TrainConfig, out, resume: bool = False, preset: str | None = 
         optimizer = make_optimizer(model, cfg)
         scheduler = make_scheduler(optimizer, cfg, task.higher_is_better)
         step, compile_note = make_step(task, model, optimizer, scheduler, cfg, group)
+        if cfg.count_flops: step = FirstStepFlops(step, task)
         ck = _open_checkpoints(cfg, out, resume, main); closing.callback(ck.close)  # the first write: config is sound
         run = _Run(task, cfg, out, group, model, optimizer, scheduler, step, sampler, make_val_loader(data, cfg), ck,
                    started, sb=StepBreakdown(device))
@@ -863,6 +885,8 @@ def _final_eval(run, n: int) -> tuple:
     finally: set_rng_state(rngs, run.device)
     return {f'val_{k}': float(v) for k, v in m.items()}, _track_best(run, m[run.task.metric], n)
 
+def _counted_flops(step) -> dict | None: return step.counted() if isinstance(step, FirstStepFlops) else None
+
 def _peak_cuda_mib(device) -> float | None:
     return torch.cuda.max_memory_allocated(device) / 2**20 if device.type == 'cuda' else None
 
@@ -890,7 +914,8 @@ def _finish(run, n, reason, csv_log, monitor, preset, compile_note) -> dict:
                    best=dict(metric=f'val_{task.metric}', value=st.best, step=st.best_step),
                    restored_best=restored, time_to_target_s=st.target_s, target_step=st.target_step,
                    world_size=run.group.world_size, device=str(run.device),
-                   compile=compile_note, breakdown=run.sb.report(), peak_rss_mib=peak_rss_mib(),
+                   compile=compile_note, breakdown=run.sb.report(), step_flops=_counted_flops(run.step),
+                   peak_rss_mib=peak_rss_mib(),
                    peak_cuda_mib=_peak_cuda_mib(run.device),
                    checkpoints=[p.name for p in run.ck.checkpoints()], profile_traces=[str(p) for p in run.prof.traces],
                    monitor=monitor.stop() if monitor is not None else None, env=dict(env_report()), **git_commit(),
