@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['PrecisionPlan', 'precision_plan', 'autoencoder_loss', 'average_gradients', 'TrainStep', 'cast_rnn_io',
            'LowPrecisionRNNMixin', 'LowPrecisionGRU', 'LowPrecisionLSTM', 'LowPrecisionRNN', 'low_precision_rnns',
-           'step_flops', 'matmul_peak', 'fast_backends', 'compile_model', 'checkpoint_rnns']
+           'rnn_flops', 'step_flops', 'matmul_peak', 'fast_backends', 'compile_model', 'checkpoint_rnns']
 
 # %% ../nbs/03_amp.ipynb #ed07c618
 import contextlib, random
@@ -90,6 +90,7 @@ class TrainStep:
         # (sum of loss x tokens, tokens), micro-batches
         self._loss_sum, self._loss_n = torch.zeros(2, device=self.device), 0
         self.last_grad_norm = None
+        self.observers = []  # after_backward(step, batch), before_update(step): gradient probes
 
 # %% ../nbs/03_amp.ipynb #efbb0869
 @patch
@@ -102,6 +103,7 @@ def __call__(self: TrainStep, batch) -> bool:
                             enabled=self.plan.dtype is not None):
             loss = self.loss_fn(self.model, batch)
         self.scaler.scale(loss / self.accumulate).backward()
+    for o in self.observers: o.after_backward(self, batch)
     self._track(loss.detach(), batch)
     self.pending += 1
     if self.pending < self.accumulate: return False
@@ -118,8 +120,8 @@ def _gradient_sync(self: TrainStep):
 # %% ../nbs/03_amp.ipynb #300cdeb5
 @patch
 def _track(self: TrainStep, loss, batch):
-    w = batch['lengths'].sum().to(loss.device,
-                                  torch.float32) if isinstance(batch, dict) and 'lengths' in batch else 1.0
+    real = isinstance(batch, dict) and 'lengths' in batch  # weight by real tokens when the batch says how many
+    w = batch['lengths'].sum().to(loss.device, torch.float32) if real else 1.0
     self._loss_sum[0] += loss.float() * w; self._loss_sum[1] += w; self._loss_n += 1
 
 @patch
@@ -136,6 +138,7 @@ def flush(self: TrainStep) -> bool:
 # %% ../nbs/03_amp.ipynb #2753d239
 @patch
 def _optimizer_step(self: TrainStep):
+    for o in self.observers: o.before_update(self)  # the accumulated gradient, still scaled and unclipped
     self.pending = 0
     if self.max_grad_norm is not None:
         self.scaler.unscale_(self.optimizer)
@@ -225,7 +228,7 @@ def low_precision_rnns(model: nn.Module, dtype=torch.bfloat16) -> int:
     return n
 
 # %% ../nbs/03_amp.ipynb #1b42a9d7
-def _rnn_flops(m, x) -> tuple:
+def rnn_flops(m, x) -> tuple:
     """(forward matmul FLOPs, those of the first layer's input product) of one GRU/LSTM/RNN call on `x` (padded or
     packed)."""
     rows = x.data.shape[0] if isinstance(x, PackedSequence) else x.numel() // x.shape[-1]
@@ -241,7 +244,7 @@ def step_flops(model: nn.Module, step) -> dict:
     def hook(m, args, out):
         x = args[0]
         grad_in = (x.data if isinstance(x, PackedSequence) else x).requires_grad
-        if isinstance(m, nn.RNNBase): fwd, first = _rnn_flops(m, x)
+        if isinstance(m, nn.RNNBase): fwd, first = rnn_flops(m, x)
         elif isinstance(m, nn.Linear): fwd = first = 2 * m.in_features * m.out_features * (x.numel() // m.in_features)
         else: return
         seen.append(3 * fwd - (0 if grad_in else first))

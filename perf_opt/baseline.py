@@ -174,8 +174,8 @@ def evaluate(model, loader, device='cpu') -> dict:
         tokens, lengths = b['tokens'].to(device), b['lengths'].to(device)
         recon, z, target = model(tokens, lengths, teacher_forcing=False)
         n = int(lengths.sum())
-        sums['loss'] += reconstruction_loss(recon, target, lengths, z, model.cfg.latent_l2,
-                                            model.cfg.cosine_weight).item() * n
+        loss = reconstruction_loss(recon, target, lengths, z, model.cfg.latent_l2, model.cfg.cosine_weight)
+        sums['loss'] += loss.item() * n
         sums['cosine'] += masked_cosine(recon, target, lengths) * n
         sums['token_acc'] += token_accuracy(recon, tokens, lengths, model.emb.weight) * n
         tot += n

@@ -16,8 +16,9 @@ from pathlib import Path
 import numpy as np
 import torch
 from tqdm.auto import tqdm
-# noqa: F401
-from .core import ConfigError, EnvReport, OneLineParser, PeakRSS, atomic_write, git_commit, interleaved
+# PeakRSS moved to core; bench.PeakRSS still works
+from .core import (ConfigError, EnvReport, OneLineParser, PeakRSS, atomic_write, equivalence,  # noqa: F401
+                           git_commit, interleaved, ttq_ratio)
 from .amp import matmul_peak, precision_plan
 from .trainer import OPTIMIZATIONS, Optimization, TrainConfig, applicable, fit, merged_changes, task_traits
 
@@ -39,9 +40,13 @@ def _on_device(device: str) -> list:
     return applicable({'lengths', 'rnn', 'token_cache', 'packed'} | ({'cuda'} if device.startswith('cuda') else set()))
 
 # %% ../nbs/12_bench.ipynb #f2e1332a
-def configurations(device: str = 'cpu', only=None, optimizations=None) -> list[BenchConfig]:
+def configurations(device: str = 'cpu', only=None, optimizations=None, task: str | None = None) -> list[BenchConfig]:
     """Baseline, each alone, all, all minus one, all plus one, of `optimizations` (default: the poetry task's on
     `device`)."""
+    if task == 'pretrain':  # before applicable(): the built-in task by name, for one release
+        warnings.warn("configurations(task=...) is deprecated: pass optimizations=applicable(traits)[0]",
+                      DeprecationWarning, stacklevel=2)
+        optimizations = applicable({'token_cache', 'rnn'} | ({'cuda'} if device.startswith('cuda') else set()))[0]
     opts = _on_device(device)[0] if optimizations is None else list(optimizations)
     naive = TrainConfig.naive()
     all_cfg = naive.updated(**merged_changes(o for o in opts if o.in_optimized))
@@ -83,6 +88,7 @@ class BenchSettings:
     eval_interval: int = 8192       # sequences between evaluations in time-to-quality runs
     budget: float = 600.0           # seconds a time-to-quality run may take before it counts as not reaching the target
     # time to quality: the sequences each configuration's schedule spans (None: its max_steps)
+    parity_margin: float = 0.02     # quality equivalence margin, a share of the baseline's final metric
     max_sequences: int | None = None
 
 # %% ../nbs/12_bench.ipynb #92cc9e37
@@ -99,7 +105,7 @@ def run_config(cfg: TrainConfig, s: BenchSettings, rep: int = 0) -> TrainConfig:
                            max_steps=steps, eval_every=max(1, round(s.eval_interval / cfg.batch_size)))
     steps = max(1, math.ceil(s.sequences / cfg.batch_size))
     return cfg.updated(**common, max_steps=steps, eval_every=0, checkpoint_every=max(1, (steps - 1) // 2),
-                       count_flops=True)
+                       count_flops=True, seed=cfg.seed + max(rep, 0))  # a seed per round: paired across configurations
 
 # %% ../nbs/12_bench.ipynb #560f637e
 def precision_name(precision: str, device: str = 'cpu') -> str:
@@ -146,7 +152,8 @@ def measure_run(task, bc: BenchConfig, s: BenchSettings, out, device: str = 'cpu
                 ms_per_1k_seq={k: 1e6 * v / r['sequences'] for k, v in sec.items()},
                 peak_mem_mb=r['peak_cuda_mib'] if cuda else mem.peak, steps=r['steps'], sequences=r['sequences'],
                 time_to_quality_s=r['time_to_target_s'], final_eval=r['final_eval'], stopped=r['stopped'],
-                quality=quality, flops_per_seq=flops['flops'] / flops['sequences'] if flops else None,
+                quality=quality, metric=r['best']['metric'], metric_value=r['final_eval'].get(r['best']['metric']),
+                flops_per_seq=flops['flops'] / flops['sequences'] if flops else None,
                 dtype=precision_name(cfg.precision, device))
 
 # %% ../nbs/12_bench.ipynb #2c13cce0
@@ -173,13 +180,31 @@ def _paired(records, a: str, b: str) -> list:
     by = {(r['config'], r['round']): r['seq_per_s'] for r in records}
     return [by[a, k] / by[b, k] for k in sorted({r['round'] for r in records}) if (a, k) in by and (b, k) in by]
 
+def _ttq_vs(records, recs) -> dict:
+    "Time-to-quality speedup over the baseline: median ratio, its 95% bootstrap interval; unreached runs censored."
+    times = lambda rs: [r['time_to_quality_s'] for r in rs]
+    t = ttq_ratio(times(r for r in records if r['config'] == 'baseline'), times(recs))
+    return dict(ttq_speedup=t['ratio'], ttq_speedup_lo=t['interval'][0], ttq_speedup_hi=t['interval'][1])
+
 def _time_to_quality(recs) -> float | None:
     t = np.median([r['time_to_quality_s'] if r['time_to_quality_s'] is not None else np.inf for r in recs])
     return float(t) if np.isfinite(t) else None
 
+# %% ../nbs/12_bench.ipynb #36a2df28
+def _parity(records, recs, margin: float) -> dict:
+    "Final quality vs the baseline's, paired by round (same seed): TOST within `margin` x |baseline median|."
+    by = lambda rs: {r['round']: r.get('metric_value') for r in rs if r.get('metric_value') is not None}
+    base, mine = by(r for r in records if r['config'] == 'baseline'), by(recs)
+    pairs = sorted(set(base) & set(mine))
+    if recs[0]['config'] == 'baseline' or len(pairs) < 2: return {}
+    e = equivalence([mine[k] - base[k] for k in pairs], margin * abs(float(np.median(list(base.values())))))
+    return dict(parity_diff=e['mean'], parity_lo=e['interval'][0], parity_hi=e['interval'][1],
+                parity_margin=e['margin'], parity='equivalent' if e['equivalent'] else 'not shown',
+                parity_metric=recs[0].get('metric'))
+
 # %% ../nbs/12_bench.ipynb #69b8de28
 def summarize(records: list, configs: list, device: str = 'cpu', epoch_sequences: int | None = None,
-              peaks: dict | None = None) -> list[dict]:
+              peaks: dict | None = None, margin: float = 0.02) -> list[dict]:
     """One row per configuration: medians and quartiles, speedup, paired ratio to `all`, phases, memory, quality, epoch
     time."""
     base = float(np.median([r['seq_per_s'] for r in records if r['config'] == 'baseline']))
@@ -199,8 +224,8 @@ def summarize(records: list, configs: list, device: str = 'cpu', epoch_sequences
                    peak_mem_mb=float(max(r['peak_mem_mb'] for r in recs)), device=device, repeats=len(recs))
         if any(r['stopped'] != 'max_steps' for r in recs) or any(r['time_to_quality_s'] is not None for r in recs):
             row |= dict(time_to_quality_s=_time_to_quality(recs),
-                        reached=sum(r['time_to_quality_s'] is not None for r in recs))
-        row |= _flop_rate(recs, records, bc, med, peaks)
+                        reached=sum(r['time_to_quality_s'] is not None for r in recs)) | _ttq_vs(records, recs)
+        row |= _flop_rate(recs, records, bc, med, peaks) | _parity(records, recs, margin)
         if epoch_sequences: row |= dict(epoch_s=epoch_sequences / med, epochs_50_min=50 * epoch_sequences / med / 60)
         for k in dict.fromkeys(k for r in recs for k in r.get('quality', {})):
             q = _q([r['quality'][k] for r in recs]); row |= {k: q[1], f'{k}_iqr': q[2] - q[0]}
@@ -220,8 +245,8 @@ def write_results_csv(rows: list, path) -> Path:
     cols = list(CSV_COLUMNS) + extra  # time to quality, epoch estimates, the task's quality metrics: when measured
     with atomic_write(path, 'w') as f:
         w = csv.DictWriter(f, cols, extrasaction='ignore', restval=''); w.writeheader()
-        w.writerows({k: ('' if v is None else repr(v) if isinstance(v, float) else v) for k,
-                     v in r.items()} for r in rows)
+        cell = lambda v: '' if v is None else repr(v) if isinstance(v, float) else v
+        w.writerows({k: cell(v) for k, v in r.items()} for r in rows)
     return Path(path)
 
 # %% ../nbs/12_bench.ipynb #b39aea88
@@ -266,12 +291,24 @@ def recommendation(rows: list, device: str = 'cpu', task: str = 'poetry', skippe
             ratio = 1 / r['vs_all'] if kind == 'all_minus' else r['vs_all'] if kind == 'all_plus' else r['speedup']
             groups.setdefault(_verdict(q1, q3), []).append(f"`{r['optimization']}` {ratio:.2f}x")
         if groups:
-            out.append(f"{head}: " + '; '.join(f"**{v}**: {', '.join(names)}" for v,
-                                               names in sorted(groups.items())) + '.')
+            found = '; '.join(f"**{v}**: {', '.join(names)}" for v, names in sorted(groups.items()))
+            out.append(f"{head}: {found}.")
     if skipped is None: skipped = [(o, why) for o, why in _on_device(device)[1] if 'cuda' in o.needs]
     if skipped: out.append(f"Not measured for `{task}` on `{device}`: "
                            + '; '.join(f"`{o.name}` ({why})" for o, why in skipped) + '.')
     return out
+
+# %% ../nbs/12_bench.ipynb #462e99c1
+def _parity_lines(rows: list) -> list:
+    "The summary's convergence-parity section: each optimization alone vs the baseline, final quality, paired by seed."
+    alone = [r for r in rows if r['kind'] == 'alone' and r.get('parity')]
+    if not alone: return []
+    r0 = alone[0]
+    out = ['', '## Convergence parity', '', f"Final {r0['parity_metric']} after the same sequences, each optimization "
+           f"alone minus the baseline, paired by seed; equivalent when the 90% interval of the mean difference lies "
+           f"within the margin (two one-sided tests, alpha 0.05). Margin: {r0['parity_margin']:.3g}.", '']
+    return out + [f"- `{r['optimization']}`: **{r['parity']}**, {r['parity_diff']:+.4f} "
+                  f"[{r['parity_lo']:+.4f}, {r['parity_hi']:+.4f}] over {r['repeats']} seeds" for r in alone]
 
 # %% ../nbs/12_bench.ipynb #b6558547
 def summary_markdown(rows: list, env: dict, settings: BenchSettings, task: str, device: str = 'cpu',
@@ -283,7 +320,8 @@ def summary_markdown(rows: list, env: dict, settings: BenchSettings, task: str, 
     flops = any(r.get('peak_share') is not None for r in rows)
     peaks = {r['dtype']: r['peak_gflop_per_s'] for r in rows if r.get('peak_gflop_per_s')}
     head = ('| config | seq/s | IQR | speedup | paired IQR | step ms | data / compute / ckpt ms per 1k seq | peak MiB |'
-            + (' time to quality |' if ttq else '') + (' 50 epochs (min) |' if 'epochs_50_min' in rows[0] else '')
+            + (' time to quality (reached), speedup [95% CI] |' if ttq else '')
+            + (' 50 epochs (min) |' if 'epochs_50_min' in rows[0] else '')
             + ''.join(f' {k[:-4]} (IQR) |' for k in quality) + (' GFLOP/s (share of peak) |' if flops else ''))
     data = f"poem corpus slice {settings.n_lines or 'all'} lines" if task == 'poetry' else f"the {task} task's data"
     lines = [f"# perf_opt_bench: {task} on {device}", '', f"Machine: {EnvReport(env).summary()}  ",
@@ -296,7 +334,9 @@ def summary_markdown(rows: list, env: dict, settings: BenchSettings, task: str, 
     for r in rows:
         p = r['ms_per_1k_seq']
         reached = ttq and r.get('time_to_quality_s') is not None
-        cell = f" {r['time_to_quality_s']:.1f} s ({r['reached']}/{r['repeats']}) |" if reached \
+        ci = (f", {r['ttq_speedup']:.2f}x [{r['ttq_speedup_lo']:.2f}, {r['ttq_speedup_hi']:.2f}]"
+              if 'ttq_speedup' in r else '')
+        cell = f" {r['time_to_quality_s']:.1f} s ({r['reached']}/{r['repeats']}){ci} |" if reached \
             else ' not reached |' if ttq else ''
         lines.append(f"| {r['config']} | {r['seq_per_s']:.0f} | {r['seq_per_s_q1']:.0f}-{r['seq_per_s_q3']:.0f} | "
                      f"{r['speedup']:.2f}x | "
@@ -307,6 +347,7 @@ def summary_markdown(rows: list, env: dict, settings: BenchSettings, task: str, 
                      + ''.join(f" {r[k[:-4]]:.3f} ({r[k]:.3f}) |" for k in quality)
                      + (f" {r['gflop_per_s']:.1f} ({r['peak_share']:.0%} of {r['dtype']}) |"
                         if flops and r.get('peak_share') is not None else ' |' if flops else ''))
+    lines += _parity_lines(rows)
     return '\n'.join(lines + ['', '## Reading',
                               ''] + [f"- {b}" for b in recommendation(rows, device, task, skipped)]) + '\n'
 

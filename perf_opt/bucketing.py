@@ -37,11 +37,12 @@ def _check_common(lengths, rank, world_size):
     return lengths
 
 # %% ../nbs/07_bucketing.ipynb #4e3d5e33
-# next epochs; an error is raised by the epoch needing it
+# builds next epochs in the background; an error is raised by the epoch that needs it
 _BUILDER = ThreadPoolExecutor(1, thread_name_prefix='perf_opt-sampler')
 
 class _ShardedBatches(Sampler):
     "Shared epoch/seed/shard logic; subclasses implement `_all_batches(rng)`."
+    length_warmup: float = 0.0  # share of the first epoch's batches served shortest first (a length curriculum)
     def __init__(self, lengths, shuffle, drop_last, seed, rank, world_size):
         self.lengths = _check_common(lengths, rank, world_size)
         self.shuffle, self.drop_last, self.seed, self.epoch = shuffle, drop_last, seed, 0
@@ -76,6 +77,14 @@ def load_state_dict(self: _ShardedBatches, state: dict):
 @patch
 def _rng(self: _ShardedBatches): return np.random.default_rng([self.seed, self.epoch])
 
+# %% ../nbs/07_bucketing.ipynb #d7bee75b
+def _shortest_first(ids: list, batches, lengths: np.ndarray, share: float) -> list:
+    "`ids` with the `share` of batches that are shortest (by longest sequence) first, ascending; the rest as they were."
+    longest = {i: int(lengths[batches[i]].max()) for i in ids}
+    first = sorted(ids, key=longest.__getitem__)[:round(share * len(ids))]  # stable: ties keep their order
+    chosen = set(first)
+    return first + [i for i in ids if i not in chosen]
+
 # %% ../nbs/07_bucketing.ipynb #0d025515
 @patch
 def _order(self: _ShardedBatches, rng):
@@ -86,6 +95,7 @@ def _build(self: _ShardedBatches, seed: int, epoch: int) -> tuple:
     rng = np.random.default_rng([seed, epoch])
     bs = self._all_batches(rng)
     ids = rng.permutation(len(bs)).tolist() if self.shuffle else list(range(len(bs)))
+    if epoch == 0 and self.length_warmup > 0: ids = _shortest_first(ids, bs, self.lengths, self.length_warmup)
     return bs, _equal_shards(ids, self.world_size, self.drop_last)[self.rank::self.world_size]
 
 @patch

@@ -154,7 +154,8 @@ def perf_opt_bench(argv=None):
     print(f"perf_opt_bench: {len(configs)} configurations x {s.repeats} rounds (+{s.warmup} warm-up) on {device}: "
           f"{EnvReport(env_report()).summary()}", file=sys.stderr)
     peaks = matmul_peaks(configs, device)  # the machine's limit at each precision, before the runs
-    rows = summarize(run_ablation(task, configs, s, device, progress=not args.quiet), configs, device, epoch, peaks)
+    rows = summarize(run_ablation(task, configs, s, device, progress=not args.quiet), configs, device, epoch, peaks,
+                     s.parity_margin)
     paths = write_outputs(rows, out, env_report(), s, task.name, device, configs=configs, skipped=skipped)
     print('\n'.join(recommendation(rows, device, task.name, skipped)))
     print(f"wrote {', '.join(str(p) for p in paths.values())}", file=sys.stderr)

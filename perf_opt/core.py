@@ -17,9 +17,9 @@ from fastcore.basics import patch
 # %% auto #0
 __all__ = ['CPU_FLAGS', 'KEY_PACKAGES', 'cpu_flags', 'EnvReport', 'env_report', 'seed_everything', 'as_device',
            'synchronize', 'Timer', 'Stats', 'benchmark', 'Comparison', 'interleaved', 'paired_ratios', 'compare',
-           'ttq_ratio', 'noise_scale_terms', 'NoiseScale', 'StepBreakdown', 'cache_dir', 'atomic_write', 'peak_rss_mib',
-           'PeakRSS', 'results_dir', 'git_commit', 'save_results', 'load_results', 'headline_table', 'perf_opt_env',
-           'ConfigError', 'OneLineParser']
+           'ttq_ratio', 'equivalence', 'noise_scale_terms', 'NoiseScale', 'StepBreakdown', 'cache_dir', 'atomic_write',
+           'peak_rss_mib', 'PeakRSS', 'results_dir', 'git_commit', 'save_results', 'load_results', 'headline_table',
+           'perf_opt_env', 'ConfigError', 'OneLineParser']
 
 # %% ../nbs/00_core.ipynb #287d834a
 CPU_FLAGS = ('fma', 'avx2', 'avx512f', 'avx512_bf16', 'amx_tile', 'amx_bf16', 'amx_int8')
@@ -249,6 +249,19 @@ def ttq_ratio(baseline: list, candidate: list, n_boot: int = 2000, seed: int = 0
                 baseline=dict(median=med(a), reached=int(np.isfinite(a).sum()), runs=len(a)),
                 candidate=dict(median=med(b), reached=int(np.isfinite(b).sum()), runs=len(b)))
 
+# %% ../nbs/00_core.ipynb #af92e1fd
+_T95 = (6.314, 2.920, 2.353, 2.132, 2.015, 1.943, 1.895, 1.860, 1.833, 1.812, 1.796, 1.782, 1.771, 1.761, 1.753,
+        1.746, 1.740, 1.734, 1.729, 1.725, 1.721, 1.717, 1.714, 1.711, 1.708, 1.706, 1.703, 1.701, 1.699, 1.697)
+
+def equivalence(diffs, margin: float) -> dict:
+    "TOST at alpha 0.05: is the mean of paired `diffs` within +-`margin`? (the 90% t-interval inside the margin)."
+    d = np.asarray(diffs, float); n = len(d)
+    if n < 2: return dict(mean=float(d.mean()) if n else None, interval=None, margin=margin, equivalent=False, n=n)
+    half = (_T95[n - 2] if n - 1 <= len(_T95) else 1.645) * d.std(ddof=1) / np.sqrt(n)
+    lo, hi = float(d.mean() - half), float(d.mean() + half)
+    return dict(mean=float(d.mean()), interval=[lo, hi], margin=margin, equivalent=bool(-margin < lo and hi < margin),
+                n=n)
+
 # %% ../nbs/00_core.ipynb #54e69d10
 def noise_scale_terms(small_sq: float, big_sq: float, b_small: int, b_big: int) -> tuple:
     "(|G|^2, tr(Sigma)) estimated from squared gradient norms averaged over `b_small` and `b_big` samples."
@@ -333,9 +346,9 @@ def report(self: StepBreakdown) -> dict:
     "Seconds per phase (total and per step) and each phase's share of step time."
     self._drain(block=True)
     total, n = self.totals.get('step', 0.0), max(self.steps, 1)
-    return {k: dict(seconds=v, per_step=v / n, share=(v / total if total else 0.0))
-            for k,
-            v in self.totals.items() if k != 'step'} | {'step': dict(seconds=total, per_step=total / n, share=1.0)}
+    phases = {k: dict(seconds=v, per_step=v / n, share=(v / total if total else 0.0))
+              for k, v in self.totals.items() if k != 'step'}
+    return phases | {'step': dict(seconds=total, per_step=total / n, share=1.0)}
 
 @patch
 def table(self: StepBreakdown) -> str:

@@ -83,8 +83,8 @@ def to_device(batch, device, non_blocking: bool | None = None):
     device = as_device(device)
     def move(t):
         if not isinstance(t, torch.Tensor): return t
-        return t.to(device,
-                    non_blocking=(device.type == 'cuda' and t.is_pinned()) if non_blocking is None else non_blocking)
+        asynchronous = (device.type == 'cuda' and t.is_pinned()) if non_blocking is None else non_blocking
+        return t.to(device, non_blocking=asynchronous)
     return map_leaves(batch, move)
 
 # %% ../nbs/02_dataloader.ipynb #48b97ff3

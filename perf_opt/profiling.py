@@ -98,8 +98,8 @@ class GPUMonitor:
         every = [torch.device('cuda', i) for i in range(torch.cuda.device_count())]
         devices = [self.device] if self.device is not None else every
         uuids = [(d.index or 0, _device_uuid(d)) for d in devices]
-        return [(f'gpu{i}', nv.nvmlDeviceGetHandleByUUID(u.encode()) if u else nv.nvmlDeviceGetHandleByIndex(i)) for i,
-                u in uuids]
+        handle = lambda i, u: nv.nvmlDeviceGetHandleByUUID(u.encode()) if u else nv.nvmlDeviceGetHandleByIndex(i)
+        return [(f'gpu{i}', handle(i, u)) for i, u in uuids]
     def _sample(self) -> dict:
         if self.nvml is None:
             return dict(cpu_percent=self.proc.cpu_percent(None), rss_mib=self.proc.memory_info().rss / 2**20)

@@ -60,4 +60,5 @@ def test_the_deprecated_aliases_still_resolve():
     with warnings.catch_warnings():
         warnings.simplefilter('ignore', DeprecationWarning)
         assert trainer.perf_opt_train is cli.perf_opt_train and trainer.TASKS is cli.TASKS
+        assert trainer.make_task is cli.load_task and trainer.task_class is cli.task_object
         assert bench.perf_opt_bench is cli.perf_opt_bench
