@@ -7,15 +7,14 @@ __all__ = ['TASKS', 'TASK_FORMS', 'import_file', 'task_object', 'UserTask', 'loa
            'perf_opt_bench']
 
 # %% ../nbs/14_cli.ipynb #5ab735fe
-import importlib, importlib.util, inspect, json, os, re, sys
+import hashlib, importlib, importlib.util, inspect, json, os, re, sys
 from pathlib import Path
 from torch.distributed.elastic.multiprocessing.errors import record
 from .core import ConfigError, EnvReport, env_report
 from .trainer import PoetryTask, Task, batch_counts, config_from_args, fit, train_parser
 from .pretraining import FinetuneTask, PretrainTask
-from .bench import (bench_device, matmul_peaks, bench_parser, bench_settings, configurations, plan_ablation,
-                            recommendation,
-                            run_ablation, summarize, writable_folder, write_outputs, OPTIMIZATIONS)
+from .bench import (OPTIMIZATIONS, bench_device, bench_parser, bench_settings, configurations, matmul_peaks,
+                            plan_ablation, recommendation, run_ablation, summarize, writable_folder, write_outputs)
 
 # %% ../nbs/14_cli.ipynb #820b1bb8
 TASKS = {'poetry': PoetryTask, 'pretrain': PretrainTask, 'finetune': FinetuneTask}
@@ -25,7 +24,7 @@ TASK_FORMS = 'FILE.py:NAME or package.module:NAME'
 def import_file(path: Path):
     "The module in the Python file `path`, imported under a name of its own."
     path = path.resolve()
-    name = 'perf_opt_user_' + re.sub(r'\W', '_', path.stem) + f'_{abs(hash(str(path))) % 10**8}'
+    name = 'perf_opt_user_' + re.sub(r'\W', '_', path.stem) + '_' + hashlib.sha1(str(path).encode()).hexdigest()[:8]
     if name in sys.modules: return sys.modules[name]
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
