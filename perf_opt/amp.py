@@ -5,7 +5,8 @@
 # %% auto #0
 __all__ = ['PrecisionPlan', 'precision_plan', 'autoencoder_loss', 'average_gradients', 'TrainStep', 'cast_rnn_io',
            'LowPrecisionRNNMixin', 'LowPrecisionGRU', 'LowPrecisionLSTM', 'LowPrecisionRNN', 'low_precision_rnns',
-           'rnn_flops', 'step_flops', 'matmul_peak', 'fast_backends', 'compile_model', 'checkpoint_rnns']
+           'rnn_flops', 'rnn_call_flops', 'step_flops', 'matmul_peak', 'fast_backends', 'compile_model',
+           'checkpoint_rnns']
 
 # %% ../nbs/03_amp.ipynb #ed07c618
 import contextlib, random
@@ -237,17 +238,21 @@ def rnn_flops(m, x) -> tuple:
     per = lambda i: 2 * gates * m.hidden_size * i * rows * dirs
     return sum(per(i) + per(m.hidden_size) for i in sizes), per(m.input_size)
 
+def rnn_call_flops(m, x) -> int:
+    "Forward + backward matmul FLOPs of one GRU/LSTM/RNN call on `x` (input gradients only if `x` needs one)."
+    fwd, first = rnn_flops(m, x)
+    grad_in = (x.data if isinstance(x, PackedSequence) else x).requires_grad
+    return 3 * fwd - (0 if grad_in else first)
+
 # %% ../nbs/03_amp.ipynb #47b273dc
 def step_flops(model: nn.Module, step) -> dict:
     "Matmul FLOPs of one `step()` (forward, backward): from the layers' shapes, and as `FlopCounterMode` counts them."
     seen = []  # per call: forward, weight gradient (= forward), input gradient (not for an input without grad)
     def hook(m, args, out):
         x = args[0]
-        grad_in = (x.data if isinstance(x, PackedSequence) else x).requires_grad
-        if isinstance(m, nn.RNNBase): fwd, first = rnn_flops(m, x)
-        elif isinstance(m, nn.Linear): fwd = first = 2 * m.in_features * m.out_features * (x.numel() // m.in_features)
-        else: return
-        seen.append(3 * fwd - (0 if grad_in else first))
+        if isinstance(m, nn.RNNBase): return seen.append(rnn_call_flops(m, x))
+        fwd = 2 * m.in_features * m.out_features * (x.numel() // m.in_features)  # a Linear
+        seen.append(3 * fwd - (0 if x.requires_grad else fwd))
     hooks = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.RNNBase, nn.Linear))]
     try:
         with FlopCounterMode(display=False) as fc: step()

@@ -29,8 +29,8 @@ from .data import POEM_LINES, load_poem_corpus
 from .baseline import AutoencoderConfig, PadCollate, PoemTextDataset, PoetryAutoencoder, evaluate
 from .dataloader import (TokenArrayDataset, autotune_workers, loader_generator, loader_kwargs,
                                  to_device, token_cache)
-from .amp import TrainStep, autoencoder_loss, checkpoint_rnns, compile_model, low_precision_rnns, rnn_flops
-from torch.nn.utils.rnn import PackedSequence
+from .amp import (TrainStep, autoencoder_loss, checkpoint_rnns, compile_model, low_precision_rnns,
+                          rnn_call_flops)
 from .schedulers import (AdaptiveLRScheduler, CosineAnnealingWarmRestartsWithDecay, CyclicalLR,
                                  PolynomialDecayLR, WarmupCosineAnnealingLR)
 from .async_io import (AsyncCheckpointer, AsyncDataPrefetcher, load_checkpoint, resume, rng_state,
@@ -754,10 +754,7 @@ def make_val_loader(data: TaskData, cfg: TrainConfig) -> DataLoader:
 def _rnn_flop_hooks(model, acc: dict) -> list:
     "Forward hooks adding each GRU/LSTM/RNN call's forward + backward matmul FLOPs (from its shapes) to `acc`."
     def hook(name):
-        def count(m, args, out):
-            x = args[0]; fwd, first = rnn_flops(m, x)
-            grad_in = (x.data if isinstance(x, PackedSequence) else x).requires_grad
-            acc[name] = acc.get(name, 0) + 3 * fwd - (0 if grad_in else first)  # no input gradient: one product less
+        def count(m, args, out): acc[name] = acc.get(name, 0) + rnn_call_flops(m, args[0])
         return count
     return [m.register_forward_hook(hook(n)) for n, m in model.named_modules() if isinstance(m, torch.nn.RNNBase)]
 
