@@ -6,11 +6,11 @@
 __all__ = ['WINDOW_OPTIMIZATIONS', 'TASK_OPTIMIZATIONS', 'QUICK', 'PHASES', 'PHASE_MS', 'CSV_COLUMNS', 'BenchConfig',
            'configurations', 'unmeasured', 'BenchSettings', 'run_config', 'precision_name', 'matmul_peaks',
            'measure_run', 'run_ablation', 'summarize', 'write_results_csv', 'best_config', 'recommendation',
-           'summary_markdown', 'plot_comparison', 'write_outputs', 'bench_parser', 'bench_settings', 'bench_device',
-           'writable_folder', 'plan_ablation']
+           'summary_markdown', 'plot_comparison', 'noise_schedule', 'schedule_lines', 'write_outputs', 'bench_parser',
+           'bench_settings', 'bench_device', 'writable_folder', 'plan_ablation']
 
 # %% ../nbs/12_bench.ipynb #8e1b2e2b
-import argparse, csv, math, shutil, tempfile, warnings
+import argparse, csv, json, math, shutil, tempfile, warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 import numpy as np
@@ -20,7 +20,8 @@ from tqdm.auto import tqdm
 from .core import (ConfigError, EnvReport, OneLineParser, PeakRSS, atomic_write, equivalence,  # noqa: F401
                            git_commit, interleaved, ttq_ratio)
 from .amp import matmul_peak, precision_plan
-from .trainer import OPTIMIZATIONS, Optimization, TrainConfig, applicable, fit, merged_changes, task_traits
+from .trainer import (OPTIMIZATIONS, Optimization, TrainConfig, applicable, fit, merged_changes,
+                              ramp_from_curve, task_traits)
 
 # %% ../nbs/12_bench.ipynb #24ba9591
 WINDOW_OPTIMIZATIONS = OPTIMIZATIONS  # alias for one release: the bench now keeps what applies to the task
@@ -376,11 +377,44 @@ def plot_comparison(rows: list, title: str = ''):
     fig.suptitle(title, fontsize=9); fig.tight_layout()
     return fig
 
+# %% ../nbs/12_bench.ipynb #03b245e3
+def noise_schedule(task, cfg: TrainConfig, s: BenchSettings, device: str = 'cpu') -> dict | None:
+    """B_simple along a time-to-quality run of `cfg` (its batch as two accumulated halves) and the batch schedule the
+    noise rule takes along it; None for a batch of 1."""
+    if cfg.batch_size < 2: return None
+    run = run_config(cfg, s)  # steps and evaluations in optimizer steps: the same for the halves
+    probe = run.updated(batch_size=cfg.batch_size // 2, accumulate=2 * cfg.accumulate, noise_scale=True,
+                        log_every=max(1, run.eval_every // 4), device=device)
+    with tempfile.TemporaryDirectory() as d:
+        fit(task, probe, d, progress=False)
+        rows = [r for r in csv.DictReader(open(Path(d) / 'metrics.csv')) if r.get('noise_scale')]
+    per_step = probe.batch_size * probe.accumulate
+    curve = [dict(step=int(r['step']), sequences=int(r['step']) * per_step, noise_scale=float(r['noise_scale']))
+             for r in rows]
+    return dict(batch=per_step, curve=curve, ramp=ramp_from_curve(cfg, curve))
+
+# %% ../nbs/12_bench.ipynb #88c43cfc
+def schedule_lines(sched: dict | None) -> list[str]:
+    "The summary's batch-schedule findings, read off `noise_schedule`'s result."
+    if not sched or not sched['curve']: return ["No gradient noise scale was measured (a batch of 1, or no step)."]
+    c, b = sched['curve'], sched['batch']
+    pts = ', '.join(f"{r['noise_scale']:.0f} after {r['sequences']:,}" for r in c[:: max(1, len(c) // 4)])
+    out = [f"Gradient noise scale B_simple along the recommended configuration's run (batch {b}): {pts} sequences."]
+    last = c[-1]['noise_scale']
+    if sched['ramp']:
+        out.append(f"Its rule suggests `batch_ramp={sched['ramp']}` ([after step, micro-batches]; `batch_ramp='noise'` "
+                   "follows it online): not measured; run it as a configuration before relying on it.")
+    else: out.append(f"B_simple stayed below twice the batch ({max(r['noise_scale'] for r in c):.0f} < {2 * b}): "
+                     "no growth suggested.")
+    if last < b / 2: out.append(f"At the end it is below half the batch ({last:.0f} < {b / 2:.0f}): a smaller batch "
+                                "would need fewer sequences; whether it is sooner depends on its speed, so measure it.")
+    return out
+
 # %% ../nbs/12_bench.ipynb #2da29c1b
 def write_outputs(rows: list, out, env: dict, settings: BenchSettings, task: str, device: str = 'cpu', commit=None,
-                  configs=None, skipped=None) -> dict:
+                  configs=None, skipped=None, schedule=None) -> dict:
     """Write benchmark_results.csv, performance_summary.md, benchmark_comparison.png and recommended_config.json into
-    `out`."""
+    `out`; batch_schedule.json with a `noise_schedule`."""
     import matplotlib.pyplot as plt
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     best = best_config(rows)
@@ -389,10 +423,15 @@ def write_outputs(rows: list, out, env: dict, settings: BenchSettings, task: str
                  png=out / 'benchmark_comparison.png', config=out / 'recommended_config.json')
     with atomic_write(paths['md'], 'w') as f:
         f.write(summary_markdown(rows, env, settings, task, device, commit, skipped))
+        if schedule is not None:
+            f.write('\n## Batch-size schedule\n\n' + ''.join(f'- {x}\n' for x in schedule_lines(schedule)))
     fig = plot_comparison(rows, f"{task}: {EnvReport(env).summary()}")
     with atomic_write(paths['png']) as f: fig.savefig(f, format='png', dpi=110)
     plt.close(fig)
     cfg.to_json(paths['config'])
+    if schedule is not None:
+        paths['schedule'] = out / 'batch_schedule.json'
+        with atomic_write(paths['schedule'], 'w') as f: json.dump(schedule, f, indent=1)
     return paths
 
 # %% ../nbs/12_bench.ipynb #357577bf

@@ -13,8 +13,9 @@ from torch.distributed.elastic.multiprocessing.errors import record
 from .core import ConfigError, EnvReport, env_report
 from .trainer import PoetryTask, Task, batch_counts, config_from_args, fit, train_parser
 from .pretraining import FinetuneTask, PretrainTask
-from .bench import (OPTIMIZATIONS, bench_device, bench_parser, bench_settings, configurations, matmul_peaks,
-                            plan_ablation, recommendation, run_ablation, summarize, writable_folder, write_outputs)
+from .bench import (OPTIMIZATIONS, bench_device, bench_parser, bench_settings, best_config, configurations,
+                            matmul_peaks, noise_schedule, plan_ablation, recommendation, run_ablation, schedule_lines,
+                            summarize, writable_folder, write_outputs)
 
 # %% ../nbs/14_cli.ipynb #820b1bb8
 TASKS = {'poetry': PoetryTask, 'pretrain': PretrainTask, 'finetune': FinetuneTask}
@@ -155,6 +156,9 @@ def perf_opt_bench(argv=None):
     peaks = matmul_peaks(configs, device)  # the machine's limit at each precision, before the runs
     rows = summarize(run_ablation(task, configs, s, device, progress=not args.quiet), configs, device, epoch, peaks,
                      s.parity_margin)
-    paths = write_outputs(rows, out, env_report(), s, task.name, device, configs=configs, skipped=skipped)
-    print('\n'.join(recommendation(rows, device, task.name, skipped)))
+    best = {c.name: c.cfg for c in configs}[best_config(rows)['config']]
+    sched = noise_schedule(task, best, s, device) if s.target is not None else None  # a batch schedule to try
+    paths = write_outputs(rows, out, env_report(), s, task.name, device, configs=configs, skipped=skipped,
+                          schedule=sched)
+    print('\n'.join(recommendation(rows, device, task.name, skipped) + (schedule_lines(sched) if sched else [])))
     print(f"wrote {', '.join(str(p) for p in paths.values())}", file=sys.stderr)

@@ -488,6 +488,7 @@ def headline_table(names=None) -> str:
         for h in doc['data'].get('headline', []):
             ratio = '—' if h.get('ratio') is None else f"{h['ratio']:.2f}x"
             if h.get('iqr'): ratio += f" (IQR {h['iqr'][0]:.2f}-{h['iqr'][1]:.2f})"
+            if h.get('ci95'): ratio += f" (95% CI {h['ci95'][0]:.2f}-{h['ci95'][1]:.2f})"  # time to quality: bootstrap
             rows.append(f"| {doc['name']} | {h['what']} | {h['baseline']} | {h['optimized']} | {ratio} | {hw} |")
     if not rows: return 'No measurements yet: run the notebooks with `nbdev_test --flags slow`.'
     head = '| notebook | measured | baseline | optimized | ratio | hardware |\n|---|---|---|---|---|---|\n'

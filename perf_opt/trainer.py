@@ -4,12 +4,13 @@
 
 # %% auto #0
 __all__ = ['BATCHING', 'PRECISIONS', 'LR_SCALINGS', 'RNN_PRECISIONS', 'OPTIMIZERS', 'SCHEDULERS', 'NEEDS',
-           'OPTIMIZATIONS', 'PRESETS', 'RUN_FILES', 'TrainConfig', 'read_config_fields', 'Optimization',
-           'merged_changes', 'preset', 'collate_items', 'TaskData', 'Task', 'mean_loss', 'batch_counts', 'task_traits',
-           'applicable', 'PoetryTask', 'make_sampler', 'make_loader', 'make_optimizer', 'make_scheduler',
+           'OPTIMIZATIONS', 'PRESETS', 'RUN_FILES', 'NOISE_SETTLED', 'TrainConfig', 'read_config_fields',
+           'Optimization', 'merged_changes', 'preset', 'collate_items', 'TaskData', 'Task', 'mean_loss', 'batch_counts',
+           'task_traits', 'applicable', 'PoetryTask', 'make_sampler', 'make_loader', 'make_optimizer', 'make_scheduler',
            'SingleProcess', 'static_graph', 'process_group', 'RunState', 'stop_on_signals', 'ignore_stop_signals',
-           'StoppableLoader', 'build_model', 'make_step', 'make_val_loader', 'FirstStepFlops', 'NoiseScaleProbe', 'fit',
-           'ramp_accumulate', 'lr_factor', 'apply_sets', 'train_parser', 'config_from_args']
+           'StoppableLoader', 'build_model', 'make_step', 'make_val_loader', 'FirstStepFlops', 'NoiseScaleProbe',
+           'RankNoiseProbe', 'noise_probe', 'fit', 'ramp_accumulate', 'lr_factor', 'doubles_batch', 'noise_ramp_due',
+           'ramp_from_curve', 'apply_sets', 'train_parser', 'config_from_args']
 
 # %% ../nbs/09_trainer.ipynb #453db7ca
 import argparse, atexit, contextlib, csv, functools, json, os, shutil, signal, time, warnings, weakref
@@ -38,6 +39,7 @@ from .async_io import (AsyncCheckpointer, AsyncDataPrefetcher, load_checkpoint, 
 from .bucketing import BucketingSampler, DynamicBatchSampler
 from .profiling import GPUMonitor, ProfilerContext
 from .parallel import DDPGroup
+from torch.distributed.algorithms.ddp_comm_hooks.default_hooks import allreduce_hook
 
 # %% ../nbs/09_trainer.ipynb #d29443b1
 BATCHING = ('pad_global', 'pad_batch', 'bucket', 'token_budget')
@@ -66,9 +68,10 @@ class TrainConfig:
     precision: str = 'fp32'           # fp32 | bf16 | fp16 | auto                                  (03)
     rnn_precision: str = 'fp32'       # bf16: GRU/LSTM calls in bf16, fp32 master weights          (03)
     accumulate: int = 1
-    noise_scale: bool = False         # B_simple from the accumulation micro-batches (accumulate >= 2)
-    batch_ramp: list | None = None    # [[step, accumulate], ...]: the batch grows by accumulation at those steps
+    noise_scale: bool = False         # B_simple from micro-batches (accumulate >= 2) or DDP ranks
+    batch_ramp: list | str | None = None  # [[step, accumulate], ...], or 'noise': grows as B_simple does
     lr_scaling: str = 'sqrt'          # the LR follows the batch: sqrt (Adam-type), linear (SGD), none
+    ramp_max: int = 8                 # batch_ramp='noise': the most micro-batches a step grows to
     max_grad_norm: float | None = 1.0
     compile: bool = False
     grad_checkpointing: bool = False
@@ -116,9 +119,9 @@ _SHARE = ((lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and
 def _ramp_ok(v) -> bool:
     whole = lambda x: isinstance(x, int) and not isinstance(x, bool)
     pair = lambda p: isinstance(p, list) and len(p) == 2 and all(map(whole, p))
-    return v is None or (isinstance(v, list) and all(pair(p) and p[0] >= 0 and p[1] >= 1 for p in v)
+    return v is None or v == 'noise' or (isinstance(v, list) and all(pair(p) and p[0] >= 0 and p[1] >= 1 for p in v)
                          and all(a[0] < b[0] for a, b in zip(v, v[1:])))
-_RAMP = (_ramp_ok, 'None or a list of [step, accumulate] pairs (step >= 0 increasing, accumulate >= 1)')
+_RAMP = (_ramp_ok, "None, 'noise' or a list of [step, accumulate] pairs (step >= 0 increasing, accumulate >= 1)")
 _DEVICE = ((lambda v: isinstance(v, str) and (v in ('auto', 'cpu') or v.startswith('cuda'))),
            "'auto', 'cpu' or 'cuda[:N]'")
 
@@ -129,7 +132,7 @@ _RULES = dict(
     token_cache=_BOOL, num_workers=((lambda v: v == 'auto' or _int(0)[0](v)), "'auto' or an int >= 0"),
     pin_memory=_OPT_BOOL, persistent_workers=_BOOL, prefetch_factor=_int(1, none=True), prefetch=_BOOL,
     packed=_BOOL, precision=_one_of(PRECISIONS), rnn_precision=_one_of(RNN_PRECISIONS), accumulate=_int(1),
-    noise_scale=_BOOL, batch_ramp=_RAMP, lr_scaling=_one_of(LR_SCALINGS),
+    noise_scale=_BOOL, batch_ramp=_RAMP, lr_scaling=_one_of(LR_SCALINGS), ramp_max=_int(1),
     max_grad_norm=_num(0, none=True, strict=True), compile=_BOOL, grad_checkpointing=_BOOL,
     threads=_int(1, none=True), optimizer=_one_of(OPTIMIZERS), lr=_num(0, strict=True), weight_decay=_num(0),
     scheduler=_one_of(SCHEDULERS), warmup_steps=_int(0), max_steps=_int(1),
@@ -149,8 +152,11 @@ def validated(self: TrainConfig) -> TrainConfig:
         if not ok(v): raise ConfigError(f"TrainConfig.{f.name}={v!r}: expected {allowed}")
     if self.num_workers == 0 and self.prefetch_factor is not None:
         raise ConfigError(f"TrainConfig.prefetch_factor={self.prefetch_factor!r}: needs num_workers > 0 (got 0)")
-    if self.noise_scale and self.accumulate < 2 and not self.batch_ramp:
-        raise ConfigError("TrainConfig.noise_scale=True: needs accumulate >= 2 (micro-batches to compare)")
+    if self.batch_ramp == 'noise' and not self.noise_scale:
+        raise ConfigError("TrainConfig.batch_ramp='noise': needs noise_scale=True (the estimate it follows)")
+    one_process = os.environ.get('WORLD_SIZE', '1') == '1'  # under torchrun the ranks' gradients are the small batches
+    if self.noise_scale and self.accumulate < 2 and not self.batch_ramp and one_process:
+        raise ConfigError("TrainConfig.noise_scale=True: needs accumulate >= 2 (micro-batches to compare) or torchrun")
     return self
 
 # %% ../nbs/09_trainer.ipynb #adf13d96
@@ -492,6 +498,7 @@ class RunState:
     target_step: int | None = None
     rows: list = field(default_factory=list)
     noise: dict = field(default_factory=dict)  # the gradient noise scale's moving averages (noise_scale)
+    ramp: list = field(default_factory=list)   # [[step, accumulate], ...] taken so far under batch_ramp='noise'
 
 # %% ../nbs/09_trainer.ipynb #c2f6df3c
 @contextlib.contextmanager
@@ -605,6 +612,7 @@ def _metrics_row(run, n: int) -> dict:
                lr=run.optimizer.param_groups[0]['lr'], seq_per_s=(st.sequences - run.n_row[0]) / dt,
                tokens_per_s=(st.tokens - run.n_row[1]) / dt)
     if run.probe is not None: row['noise_scale'] = run.probe.value  # B_simple so far (None until |G|^2 > 0)
+    if run.cfg.batch_ramp: row['accumulate'] = run.step.accumulate  # the micro-batches of step n
     run.t_row, run.n_row = now, (st.sequences, st.tokens)
     return row
 
@@ -735,8 +743,6 @@ def build_model(task, cfg: TrainConfig, device) -> torch.nn.Module:
 # %% ../nbs/09_trainer.ipynb #23235193
 def make_step(task, model, optimizer, scheduler, cfg: TrainConfig, group) -> tuple:
     "(one training step: DDP under torchrun, compile, precision, accumulation, clipping; what compile said)."
-    if cfg.noise_scale and group.world_size > 1:  # the last micro-batch's backward all-reduces: no per-rank gradient
-        raise ConfigError("TrainConfig.noise_scale=True: one process only (under DDP the gradients are all-reduced)")
     wrapped = group.wrap(model, static_graph=static_graph(task, cfg))
     if group.world_size > 1: seed_everything(cfg.seed + group.rank)  # ranks draw their own dropout masks and coins
     compiled, compile_note = compile_model(wrapped, cfg.compile)
@@ -823,6 +829,42 @@ def before_update(self: NoiseScaleProbe, step):
         self.ema.update(small, big, b, b * self.k)
     self._reset()
 
+# %% ../nbs/09_trainer.ipynb #1f3fdf1c
+class RankNoiseProbe(NoiseScaleProbe):
+    "B_simple under DDP: each rank's gradient (read in a communication hook before the all-reduce) vs their mean."
+    def __init__(self, task, ddp, group, beta: float = 0.99, state: dict | None = None):
+        super().__init__(task, beta, state)
+        self.group = group
+        ddp.register_comm_hook(None, self._hook)  # before the first backward, as DDP requires
+    def _reset(self): self.local_sq, self.k, self.seqs = None, 0, 0
+    def _hook(self, process_group, bucket):
+        "Add this bucket's squared norm (this rank's gradient), then all-reduce it as DDP does by default."
+        sq = bucket.buffer().detach().float().square().sum()
+        self.local_sq = sq if self.local_sq is None else self.local_sq + sq
+        return allreduce_hook(process_group, bucket)
+    def after_backward(self, step, batch):
+        "Count this micro-batch's sequences."
+        self.k += 1; self.seqs += int(getattr(self.task, 'count', batch_counts)(batch)[0])
+    def before_update(self, step):
+        "At the optimizer step: the ranks' mean squared norm and the all-reduced one's, unscaled, into the averages."
+        if self.k == step.accumulate and self.local_sq is not None:  # the hook saw this step's gradient
+            s = step.scaler.get_scale() if step.scaler.is_enabled() else 1.0
+            t = self.group.sum_(torch.tensor([float(self.local_sq) / s ** 2, self.seqs], dtype=torch.float64))
+            w = self.group.world_size
+            big = float(self._grad(step).square().sum()) / s ** 2
+            self.ema.update(float(t[0]) / w, big, float(t[1]) / w, float(t[1]))
+        self._reset()
+
+# %% ../nbs/09_trainer.ipynb #289e5c17
+def noise_probe(task, step, group, state: dict | None = None) -> NoiseScaleProbe:
+    "The gradient noise scale's probe on `step`: the ranks' gradients under DDP, else the accumulation micro-batches."
+    if group.world_size == 1: probe = NoiseScaleProbe(task, state=state)
+    else:
+        ddp = next(m for m in (step.model, getattr(step.model, '_orig_mod', None)) if hasattr(m, 'register_comm_hook'))
+        probe = RankNoiseProbe(task, ddp, group, state=state)
+    step.observers.append(probe)
+    return probe
+
 # %% ../nbs/09_trainer.ipynb #cc6c2611
 def fit(task, cfg: TrainConfig, out, resume: bool = False, preset: str | None = None, progress: bool = True,
         overwrite: bool = False) -> dict:
@@ -851,7 +893,7 @@ def fit(task, cfg: TrainConfig, out, resume: bool = False, preset: str | None = 
                    started, sb=StepBreakdown(device))
         if resume: _restore(run)
         run.train_s0 = run.st.train_s
-        if cfg.noise_scale: run.probe = NoiseScaleProbe(task, state=run.st.noise); run.step.observers.append(run.probe)
+        if cfg.noise_scale: run.probe = noise_probe(task, run.step, group, run.st.noise)
         if main: cfg.to_json(out / 'config.json')  # rank 0 alone writes; the others compute the same rows
         csv_log = _MetricsCSV(out / 'metrics.csv', run.st.rows, write=main)
         text_log = closing.enter_context(open(out / 'train.log', 'a', encoding='utf-8')) if main else None
@@ -901,10 +943,11 @@ def _loop(run, source, csv_log, text_log, tb, progress: bool, resumed: bool) -> 
     return n, reason
 
 # %% ../nbs/09_trainer.ipynb #4f270861
-def ramp_accumulate(cfg: TrainConfig, step: int) -> int:
-    "Micro-batches per optimizer step after optimizer step `step` under `cfg.batch_ramp` (else `cfg.accumulate`)."
+def ramp_accumulate(cfg: TrainConfig, step: int, taken: list = ()) -> int:
+    """Micro-batches per optimizer step after optimizer step `step` under `cfg.batch_ramp` (under 'noise': the changes
+    `taken` so far), else `cfg.accumulate`."""
     k = cfg.accumulate
-    for at, a in cfg.batch_ramp or []:
+    for at, a in (taken if cfg.batch_ramp == 'noise' else cfg.batch_ramp or []):
         if step >= at: k = a
     return k
 
@@ -916,13 +959,35 @@ def lr_factor(cfg: TrainConfig, accumulate: int) -> float:
 def _follow_ramp(run, n: int, lr_too: bool = True):
     "Set the accumulation for the steps after `n`; rescale the LR (and its schedule's base) when it changes."
     inner = run.step.step if isinstance(run.step, FirstStepFlops) else run.step
-    k = ramp_accumulate(run.cfg, n)
+    k = ramp_accumulate(run.cfg, n, run.st.ramp)
+    if run.cfg.batch_ramp == 'noise' and (not run.st.ramp or run.st.ramp[-1][0] < n):  # decided once per step
+        if noise_ramp_due(run.cfg, run.probe.ema, k, run.group.world_size): run.st.ramp.append([n, k := 2 * k])
     if k == inner.accumulate: return
     f = lr_factor(run.cfg, k) / lr_factor(run.cfg, inner.accumulate)
     inner.accumulate = k
     if not lr_too: return  # a resumed run: the checkpoint's optimizer and schedule hold the scaled LR already
     for g in run.optimizer.param_groups: g['lr'] *= f
     if hasattr(run.scheduler, 'base_lrs'): run.scheduler.base_lrs = [b * f for b in run.scheduler.base_lrs]
+
+# %% ../nbs/09_trainer.ipynb #e56704f2
+NOISE_SETTLED = 50  # estimates in the moving average before batch_ramp='noise' acts on it
+
+def doubles_batch(cfg: TrainConfig, b_simple: float | None, accumulate: int, world_size: int = 1) -> bool:
+    "batch_ramp='noise''s rule: double the batch once B_simple has reached the doubled (global) batch, to `ramp_max`."
+    doubled = 2 * accumulate * cfg.batch_size * world_size
+    return b_simple is not None and 2 * accumulate <= cfg.ramp_max and b_simple >= doubled
+
+def noise_ramp_due(cfg: TrainConfig, ema: NoiseScale, accumulate: int, world_size: int = 1) -> bool:
+    "Whether batch_ramp='noise' doubles the batch after this step: the rule, on a settled estimate."
+    return ema.n >= NOISE_SETTLED and doubles_batch(cfg, ema.value, accumulate, world_size)
+
+def ramp_from_curve(cfg: TrainConfig, rows: list) -> list:
+    "The [[step, accumulate], ...] the rule takes along logged B_simple (metrics rows with `step`, `noise_scale`)."
+    k, taken = cfg.accumulate, []
+    for r in (r for r in rows if r['step'] >= NOISE_SETTLED):  # as online: an estimate that has settled
+        b = r.get('noise_scale')
+        if b == b and doubles_batch(cfg, b, k): k *= 2; taken.append([int(r['step']), k])  # b == b: not NaN
+    return taken
 
 # %% ../nbs/09_trainer.ipynb #644730ed
 def _after_step(run, n: int, csv_log, text_log, tb, bar, signals) -> str | None:
@@ -1022,7 +1087,7 @@ def _finish(run, n, reason, csv_log, monitor, preset, compile_note) -> dict:
                    tokens_per_s=st.tokens / max(st.train_s, 1e-9),
                    final_loss=final_loss, final_eval=final,
                    best=dict(metric=f'val_{task.metric}', value=st.best, step=st.best_step),
-                   restored_best=restored, time_to_target_s=st.target_s, target_step=st.target_step,
+                   restored_best=restored, time_to_target_s=st.target_s, target_step=st.target_step, ramp_taken=st.ramp,
                    world_size=run.group.world_size, device=str(run.device),
                    compile=compile_note, breakdown=run.sb.report(), step_flops=_counted_flops(run.step),
                    peak_rss_mib=peak_rss_mib(),

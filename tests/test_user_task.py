@@ -1,5 +1,5 @@
 "Your model through the installed commands: each --task form, bad ones, exact resume after SIGKILL, DDP, TensorBoard."
-import json, os, shutil, signal, subprocess, sys, time
+import csv, json, os, shutil, signal, subprocess, sys, time
 from pathlib import Path
 import pytest
 import torch
@@ -24,6 +24,23 @@ class Regression(Task):
         return torch.nn.functional.mse_loss(model(x).squeeze(-1), y)
 
 class Slow(Regression): pause = 0.01
+
+class NoisyLinear(Task):
+    "y = x @ w + noise and a linear model at zero: its per-sample gradients, hence B_simple, are known exactly."
+    name = 'noisy_linear'
+    def data(self, cfg):
+        x, y = noisy_data()
+        return TaskData(TensorDataset(x, y), TensorDataset(x[:64], y[:64]))
+    def build_model(self, cfg):
+        m = torch.nn.Linear(16, 1, bias=False); torch.nn.init.zeros_(m.weight); return m
+    def loss(self, model, batch):
+        x, y = batch
+        return torch.nn.functional.mse_loss(model(x).squeeze(-1), y)
+
+def noisy_data():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(4096, 16, generator=g)
+    return x, x @ torch.randn(16, generator=g) + 0.5 * torch.randn(4096, generator=g)
 
 regression = Regression()
 '''
@@ -96,6 +113,24 @@ def test_user_task_under_torchrun(repo, task_file, tmp_path):
     assert r.stdout.count('"task": "regression"') == 1, r.stdout  # one summary line: rank 0's
     rows = (tmp_path / 'ddp' / 'metrics.csv').read_text().strip().split('\n')
     assert len(rows) == 1 + len({int(x.split(',')[0]) for x in rows[1:]}), rows  # one row per step: written once
+
+def test_noise_scale_from_the_ranks_under_torchrun(repo, task_file, tmp_path):
+    "Two ranks of 8 (gloo), no accumulation: B_simple from each rank's gradient vs their mean, near the exact value."
+    from perf_opt.distributed import torchrun_command
+    sets = ['batch_size=8', 'noise_scale=true', 'optimizer=sgd', 'lr=1e-12', 'scheduler=null', 'log_every=1500',
+            'eval_every=0', 'threads=1']
+    args = [f'{task_file}:NoisyLinear', '--max-steps', '1500', '--quiet', '--out', tmp_path / 'ns']
+    r = subprocess.run(torchrun_command(2, args + [x for kv in sets for x in ('--set', kv)]), capture_output=True,
+                       text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    estimate = float(list(csv.DictReader(open(tmp_path / 'ns' / 'metrics.csv')))[-1]['noise_scale'])
+    sys.path.insert(0, str(task_file.parent))
+    from regression_task import noisy_data
+    x, y = noisy_data()
+    g = -2 * y[:, None] * x  # d/dw (w.x - y)^2 at w = 0, per sample
+    exact = float(g.var(0).sum() / g.mean(0).square().sum())
+    assert abs(estimate / exact - 1) < 0.25, (estimate, exact)
+    print(f'B_simple: exact {exact:.2f}, estimated from 2 ranks {estimate:.2f}')
 
 def test_tensorboard_event_file(repo, task_file, tmp_path):
     "--tensorboard with the package installed: the event file holds the logged scalars at their steps."
