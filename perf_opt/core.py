@@ -15,9 +15,9 @@ import torch
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['CPU_FLAGS', 'KEY_PACKAGES', 'cpu_flags', 'EnvReport', 'env_report', 'seed_everything', 'as_device',
-           'synchronize', 'Timer', 'Stats', 'benchmark', 'Comparison', 'interleaved', 'paired_ratios', 'compare',
-           'ttq_ratio', 'equivalence', 'noise_scale_terms', 'NoiseScale', 'StepBreakdown', 'cache_dir', 'atomic_write',
+__all__ = ['CPU_FLAGS', 'KEY_PACKAGES', 'cpu_flags', 'EnvReport', 'env_report', 'seed_everything', 'as_device', 'synchronize',
+           'Timer', 'Stats', 'benchmark', 'Comparison', 'interleaved', 'paired_ratios', 'compare', 'ttq_ratio',
+           'equivalence', 'noise_scale_terms', 'NoiseScale', 'StepBreakdown', 'cache_dir', 'atomic_write',
            'peak_rss_mib', 'PeakRSS', 'results_dir', 'git_commit', 'save_results', 'load_results', 'headline_table',
            'perf_opt_env', 'ConfigError', 'OneLineParser']
 

@@ -10,13 +10,13 @@ def test_perf_opt_env_prints_report_and_measurement(repo):
     assert 'smoke benchmark: sum(dim=1) vs python loop:' in out and 'x (pairwise median, IQR' in out
 
 def test_package_and_notebooks_in_sync(repo, tmp_path):
-    ".ci/export (nbdev_export, __all__ wrapped at 120) into a scratch copy reproduces the committed perf_opt/ exactly."
+    "nbdev_export into a scratch copy reproduces the committed perf_opt/ exactly."
     import filecmp
     dst = tmp_path / 'repo'
     shutil.copytree(repo, dst, ignore=shutil.ignore_patterns('.git', '_proc', '_docs', '*.egg-info', '__pycache__', '.venv'), symlinks=True)
-    subprocess.run(['bash', str(dst / '.ci' / 'export')], cwd=dst, check=True, capture_output=True)
+    subprocess.run([shutil.which('nbdev_export') or 'nbdev_export'], cwd=dst, check=True, capture_output=True)
     for f in sorted((repo / 'perf_opt').glob('*.py')):
-        assert filecmp.cmp(f, dst / 'perf_opt' / f.name, shallow=False), f"perf_opt/{f.name} differs from the export: run bash .ci/export"
+        assert filecmp.cmp(f, dst / 'perf_opt' / f.name, shallow=False), f"perf_opt/{f.name} differs from the export: run nbdev_export"
     assert {f.name for f in (dst / 'perf_opt').glob('*.py')} == {f.name for f in (repo / 'perf_opt').glob('*.py')}
 
 def test_perf_opt_bench_console_script(repo, tmp_path):
