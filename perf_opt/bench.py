@@ -5,9 +5,9 @@
 # %% auto #0
 __all__ = ['WINDOW_OPTIMIZATIONS', 'TASK_OPTIMIZATIONS', 'QUICK', 'PHASES', 'PHASE_MS', 'CSV_COLUMNS', 'BenchConfig',
            'configurations', 'unmeasured', 'BenchSettings', 'run_config', 'precision_name', 'matmul_peaks',
-           'measure_run', 'run_ablation', 'summarize', 'write_results_csv', 'best_config', 'recommendation',
-           'summary_markdown', 'plot_comparison', 'noise_schedule', 'schedule_lines', 'write_outputs', 'bench_parser',
-           'bench_settings', 'bench_device', 'writable_folder', 'plan_ablation']
+           'measure_run', 'run_ablation', 'summarize', 'write_results_csv', 'best_config', 'recommended_cfg',
+           'recommendation', 'summary_markdown', 'plot_comparison', 'noise_schedule', 'schedule_lines', 'write_outputs',
+           'bench_parser', 'bench_settings', 'bench_device', 'writable_folder', 'plan_ablation']
 
 # %% ../nbs/12_bench.ipynb #8e1b2e2b
 import argparse, csv, json, math, shutil, tempfile, warnings
@@ -259,6 +259,10 @@ def best_config(rows: list) -> dict:
     top, all_row = max(rows, key=lambda r: r['seq_per_s']), next((r for r in rows if r['config'] == 'all'), None)
     return all_row if all_row is not None and not top['vs_all_q1'] > 1 else top  # noise does not beat the preset
 
+def recommended_cfg(rows: list, configs: list) -> TrainConfig:
+    "The `TrainConfig` of `best_config(rows)` among `configs`: what recommended_config.json holds."
+    return {c.name: c.cfg for c in configs}[best_config(rows)['config']]
+
 # %% ../nbs/12_bench.ipynb #550c2190
 def _verdict(q1: float, q3: float) -> str: return 'pays' if q1 > 1 else 'costs' if q3 < 1 else 'within noise'
 
@@ -387,7 +391,8 @@ def noise_schedule(task, cfg: TrainConfig, s: BenchSettings, device: str = 'cpu'
                         log_every=max(1, run.eval_every // 4), device=device)
     with tempfile.TemporaryDirectory() as d:
         fit(task, probe, d, progress=False)
-        rows = [r for r in csv.DictReader(open(Path(d) / 'metrics.csv')) if r.get('noise_scale')]
+        with open(Path(d) / 'metrics.csv', newline='') as f:
+            rows = [r for r in csv.DictReader(f) if r.get('noise_scale')]
     per_step = probe.batch_size * probe.accumulate
     curve = [dict(step=int(r['step']), sequences=int(r['step']) * per_step, noise_scale=float(r['noise_scale']))
              for r in rows]
@@ -417,8 +422,7 @@ def write_outputs(rows: list, out, env: dict, settings: BenchSettings, task: str
     `out`; batch_schedule.json with a `noise_schedule`."""
     import matplotlib.pyplot as plt
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
-    best = best_config(rows)
-    cfg = {c.name: c.cfg for c in configs or configurations(device)}[best['config']]
+    cfg = recommended_cfg(rows, configs or configurations(device))
     paths = dict(csv=write_results_csv(rows, out / 'benchmark_results.csv'), md=out / 'performance_summary.md',
                  png=out / 'benchmark_comparison.png', config=out / 'recommended_config.json')
     with atomic_write(paths['md'], 'w') as f:

@@ -12,7 +12,7 @@ from torch.distributed.elastic.multiprocessing.errors import record
 from .core import ConfigError, EnvReport, env_report
 from .trainer import PoetryTask, Task, batch_counts, config_from_args, fit, train_parser
 from .pretraining import FinetuneTask, PretrainTask
-from .bench import (OPTIMIZATIONS, bench_device, bench_parser, bench_settings, best_config, configurations,
+from .bench import (OPTIMIZATIONS, bench_device, bench_parser, bench_settings, configurations, recommended_cfg,
                             matmul_peaks, noise_schedule, plan_ablation, recommendation, run_ablation, schedule_lines,
                             summarize, writable_folder, write_outputs)
 
@@ -155,7 +155,7 @@ def perf_opt_bench(argv=None):
     peaks = matmul_peaks(configs, device)  # the machine's limit at each precision, before the runs
     rows = summarize(run_ablation(task, configs, s, device, progress=not args.quiet), configs, device, epoch, peaks,
                      s.parity_margin)
-    best = {c.name: c.cfg for c in configs}[best_config(rows)['config']]
+    best = recommended_cfg(rows, configs)
     sched = noise_schedule(task, best, s, device) if s.target is not None else None  # a batch schedule to try
     paths = write_outputs(rows, out, env_report(), s, task.name, device, configs=configs, skipped=skipped,
                           schedule=sched)
