@@ -17,8 +17,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 # PeakRSS moved to core; bench.PeakRSS still works
-from .core import (ConfigError, EnvReport, OneLineParser, PeakRSS, atomic_write, equivalence,  # noqa: F401
-                           git_commit, interleaved, ttq_ratio)
+from .core import (ConfigError, EnvReport, OneLineParser, PeakRSS, atomic_write, check_device,  # noqa: F401
+                           code_version, equivalence, interleaved, ttq_ratio)
 from .amp import matmul_peak, precision_plan
 from .trainer import (OPTIMIZATIONS, Optimization, TrainConfig, applicable, fit, merged_changes,
                               ramp_from_curve, task_traits)
@@ -117,23 +117,34 @@ def precision_name(precision: str, device: str = 'cpu') -> str:
 def matmul_peaks(configs: list, device: str = 'cpu') -> dict:
     "The measured `torch.mm` FLOP/s at each precision the configurations compute in."
     names = {precision_name(c.cfg.precision, device) for c in configs}
+    names |= {'bf16' for c in configs if c.cfg.rnn_precision == 'bf16'}  # RNN calls in bf16 beside fp32 work
     dtypes = dict(bf16=torch.bfloat16, fp16=torch.float16, fp32=torch.float32)
     return {k: matmul_peak(dtypes[k], device=device) for k in sorted(names)}
 
 def _flop_rate(recs, records, bc, seq_per_s: float, peaks) -> dict:
-    "GFLOP/s achieved and its share of the matmul peak (the uncompiled twin's FLOPs for a compiled configuration)."
+    """GFLOP/s achieved and its share of the peak: the seconds the work would take at each part's matmul peak, per
+    second (the uncompiled twin's FLOPs for a compiled configuration)."""
     per_seq = next((r['flops_per_seq'] for r in recs if r.get('flops_per_seq')), None)
     if per_seq is None and bc.cfg.compile:
         twin = {'+compile': 'baseline', 'all+compile': 'all'}.get(bc.name)
         per_seq = next((r['flops_per_seq'] for r in records if r['config'] == twin and r.get('flops_per_seq')), None)
     if per_seq is None: return {}
-    rate, peak = per_seq * seq_per_s, (peaks or {}).get(recs[0].get('dtype', 'fp32'))
-    return dict(gflop_per_s=rate / 1e9, peak_share=rate / peak if peak else None, dtype=recs[0].get('dtype', 'fp32'),
-                peak_gflop_per_s=peak / 1e9 if peak else None)
+    if not isinstance(per_seq, dict): per_seq = {recs[0].get('dtype', 'fp32'): per_seq}  # records of an older run
+    peaks = peaks or {}
+    at_peak = sum(f / peaks[d] for d, f in per_seq.items()) if all(d in peaks for d in per_seq) else None
+    return dict(gflop_per_s=sum(per_seq.values()) * seq_per_s / 1e9,
+                peak_share=at_peak * seq_per_s if at_peak is not None else None, dtype='+'.join(sorted(per_seq)),
+                peaks={d: peaks[d] / 1e9 for d in per_seq if d in peaks})
 
 # %% ../nbs/12_bench.ipynb #93461060
 PHASES = ('data', 'compute', 'checkpoint')  # the training loop's time; set-up and the final evaluation are not in it
 PHASE_MS = ('step_ms',) + tuple(f'{p}_ms' for p in PHASES)  # per optimizer step
+
+def _flops_by_dtype(flops: dict, main: str, rnn: str) -> dict:
+    "FLOPs per sequence by the precision they run in: the RNN calls' share at `rnn`, the rest at `main`."
+    by = {main: flops['flops_per_seq'] * (1 - flops['rnn_share'])}
+    by[rnn] = by.get(rnn, 0.0) + flops['flops_per_seq'] * flops['rnn_share']
+    return {k: v for k, v in by.items() if v}
 
 def measure_run(task, bc: BenchConfig, s: BenchSettings, out, device: str = 'cpu', rep: int = 0) -> dict:
     """Train `bc` once under `s` into `out`; its throughput over the training loop, time per phase, peak memory, time
@@ -146,7 +157,9 @@ def measure_run(task, bc: BenchConfig, s: BenchSettings, out, device: str = 'cpu
     quality = task.bench_quality(out, cfg) if hasattr(task, 'bench_quality') else {}
     sec = {k: r['breakdown'].get(k, {}).get('seconds', 0.0) for k in PHASES}
     loop, n = sum(sec.values()), max(r['steps'], 1)
-    flops = r.get('step_flops')  # FLOPs of the first optimizer step, and its sequences (None: not counted)
+    flops = r.get('step_flops')  # the run's FLOPs per sequence, from its first step (None: not counted)
+    main = precision_name(cfg.precision, device)
+    per_seq = _flops_by_dtype(flops, main, 'bf16' if cfg.rnn_precision == 'bf16' else main) if flops else None
     return dict(config=bc.name, seq_per_s=r['sequences'] / loop, tokens_per_s=r['tokens'] / loop,
                 step_ms=1e3 * loop / n,
                 **{f'{k}_ms': 1e3 * v / n for k, v in sec.items()},
@@ -154,8 +167,7 @@ def measure_run(task, bc: BenchConfig, s: BenchSettings, out, device: str = 'cpu
                 peak_mem_mb=r['peak_cuda_mib'] if cuda else mem.peak, steps=r['steps'], sequences=r['sequences'],
                 time_to_quality_s=r['time_to_target_s'], final_eval=r['final_eval'], stopped=r['stopped'],
                 quality=quality, metric=r['best']['metric'], metric_value=r['final_eval'].get(r['best']['metric']),
-                flops_per_seq=flops['flops'] / flops['sequences'] if flops else None,
-                dtype=precision_name(cfg.precision, device))
+                flops_per_seq=per_seq, dtype=main)
 
 # %% ../nbs/12_bench.ipynb #2c13cce0
 def run_ablation(task, configs: list, s: BenchSettings, device: str = 'cpu', progress: bool = True) -> list[dict]:
@@ -308,14 +320,26 @@ def _parity_lines(rows: list) -> list:
     "The summary's convergence-parity section: each optimization alone vs the baseline, final quality, paired by seed."
     alone = [r for r in rows if r['kind'] == 'alone' and r.get('parity')]
     if not alone: return []
+    head = ['', '## Convergence parity', '']
+    if any('time_to_quality_s' in r for r in rows):  # every run stopped on reaching the target: equal by construction
+        return head + ["Each run stopped when it reached the target, so every configuration's final quality is the "
+                       "target's by construction: the comparison is the time to the target (its speedup and 95% "
+                       "interval in the table), not the final quality."]
     r0 = alone[0]
-    out = ['', '## Convergence parity', '', f"Final {r0['parity_metric']} after the same sequences, each optimization "
+    out = head + [f"Final {r0['parity_metric']} after the same sequences, each optimization "
            f"alone minus the baseline, paired by seed; equivalent when the 90% interval of the mean difference lies "
            f"within the margin (two one-sided tests, alpha 0.05). Margin: {r0['parity_margin']:.3g}.", '']
     return out + [f"- `{r['optimization']}`: **{r['parity']}**, {r['parity_diff']:+.4f} "
                   f"[{r['parity_lo']:+.4f}, {r['parity_hi']:+.4f}] over {r['repeats']} seeds" for r in alone]
 
 # %% ../nbs/12_bench.ipynb #b6558547
+def _code_line(commit=None) -> str:
+    "The package version and the commit of its source (not of the folder the command runs in)."
+    v = code_version()
+    commit = commit or v['commit']
+    return f"perf_opt {v['version']}, " + (f"commit {commit}" + (' (uncommitted changes)' if v['dirty'] else '')
+                                            if commit else 'not a git checkout')
+
 def summary_markdown(rows: list, env: dict, settings: BenchSettings, task: str, device: str = 'cpu',
                      commit: str | None = None, skipped=None) -> str:
     "performance_summary.md: the machine, the settings, the table, and the recommendation."
@@ -323,14 +347,14 @@ def summary_markdown(rows: list, env: dict, settings: BenchSettings, task: str, 
     speed = ('seq_per_s', 'tokens_per_s')
     quality = [k for k in rows[0] if k.endswith('_iqr') and k[:-4] in rows[0] and not k.startswith(speed)]
     flops = any(r.get('peak_share') is not None for r in rows)
-    peaks = {r['dtype']: r['peak_gflop_per_s'] for r in rows if r.get('peak_gflop_per_s')}
+    peaks = {d: v for r in rows for d, v in (r.get('peaks') or {}).items()}
     head = ('| config | seq/s | IQR | speedup | paired IQR | step ms | data / compute / ckpt ms per 1k seq | peak MiB |'
             + (' time to quality (reached), speedup [95% CI] |' if ttq else '')
             + (' 50 epochs (min) |' if 'epochs_50_min' in rows[0] else '')
             + ''.join(f' {k[:-4]} (IQR) |' for k in quality) + (' GFLOP/s (share of peak) |' if flops else ''))
     data = f"poem corpus slice {settings.n_lines or 'all'} lines" if task == 'poetry' else f"the {task} task's data"
     lines = [f"# perf_opt_bench: {task} on {device}", '', f"Machine: {EnvReport(env).summary()}  ",
-             f"Commit: {commit or git_commit().get('commit') or 'unknown'}  ",
+             f"Code: {_code_line(commit)}  ",
              f"Each configuration: {settings.repeats} interleaved rounds after {settings.warmup} warm-up round(s), "
              + (f"trained to validation target {settings.target} (cap {settings.budget:.0f} s)" if ttq else
                 f"{settings.sequences} training sequences per run") + f", {data}.",
@@ -477,12 +501,9 @@ def bench_settings(args) -> BenchSettings:
 
 # %% ../nbs/12_bench.ipynb #96c239ca
 def bench_device(name) -> str:
-    "The device `--device` names: cuda when available by default; a `ConfigError` if it is not there."
-    if name is None: return 'cuda' if torch.cuda.is_available() else 'cpu'
-    if name not in ('cpu', 'cuda'): raise ConfigError(f"--device {name!r}: expected cpu or cuda")
-    if name == 'cuda' and not torch.cuda.is_available():
-        raise ConfigError("--device cuda: no CUDA device is available here")
-    return name
+    "The device `--device` names: cuda when available by default (or 'auto'); a `ConfigError` if it is not there."
+    if name in (None, 'auto'): return 'cuda' if torch.cuda.is_available() else 'cpu'
+    return check_device(name)
 
 # %% ../nbs/12_bench.ipynb #4bd5c1d0
 def writable_folder(out: str) -> Path:

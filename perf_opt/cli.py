@@ -10,7 +10,7 @@ import hashlib, importlib, importlib.util, inspect, json, os, re, sys
 from pathlib import Path
 from torch.distributed.elastic.multiprocessing.errors import record
 from .core import ConfigError, EnvReport, env_report
-from .trainer import PoetryTask, Task, batch_counts, config_from_args, fit, train_parser
+from .trainer import PoetryTask, Task, batch_counts, config_from_args, fit, task_arg, train_parser
 from .pretraining import FinetuneTask, PretrainTask
 from .bench import (OPTIMIZATIONS, bench_device, bench_parser, bench_settings, configurations, recommended_cfg,
                             matmul_peaks, noise_schedule, plan_ablation, recommendation, run_ablation, schedule_lines,
@@ -44,7 +44,8 @@ def _import(where: str, spec: str, flag: str):
         return importlib.import_module(where)
     except ConfigError: raise
     except ModuleNotFoundError as e:
-        if e.name and where.startswith(e.name): raise ConfigError(f"{flag} {spec}: no module named {where!r}") from None
+        if e.name and (where == e.name or where.startswith(e.name + '.')):  # the module itself, or a package above it
+            raise ConfigError(f"{flag} {spec}: no module named {where!r}") from None
         raise ConfigError(f"{flag} {spec}: importing {where} raised ModuleNotFoundError: {e}") from None
     except Exception as e:
         raise ConfigError(f"{flag} {spec}: importing {where} raised {type(e).__name__}: {e}") from None
@@ -119,7 +120,7 @@ def _train(argv=None):
     p = train_parser(); args = p.parse_args(argv)
     rank = os.environ.get('RANK', '0')
     try:
-        task = load_task(args.task, args.csv)
+        task = load_task(task_arg(args), args.csv)
         cfg = config_from_args(args)
         out = Path(args.out or f'runs/{task.name}-{args.preset}')
         s = fit(task, cfg, out, resume=args.resume, preset=args.preset, progress=not args.quiet,

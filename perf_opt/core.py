@@ -4,10 +4,11 @@
 
 # %% ../nbs/00_core.ipynb #5e931abf
 from __future__ import annotations
-import argparse, os, sys, json, time, random, platform, statistics, subprocess, tempfile, contextlib, threading
+import argparse, os, re, sys, json, time, random, platform, statistics, subprocess, tempfile, contextlib, threading
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
+import importlib.util
 from importlib import metadata
 import numpy as np
 import psutil
@@ -17,9 +18,9 @@ from fastcore.basics import patch
 # %% auto #0
 __all__ = ['CPU_FLAGS', 'KEY_PACKAGES', 'cpu_flags', 'EnvReport', 'env_report', 'seed_everything', 'as_device', 'synchronize',
            'Timer', 'Stats', 'benchmark', 'Comparison', 'interleaved', 'paired_ratios', 'compare', 'ttq_ratio',
-           'equivalence', 'noise_scale_terms', 'NoiseScale', 'StepBreakdown', 'cache_dir', 'atomic_write',
-           'peak_rss_mib', 'PeakRSS', 'results_dir', 'git_commit', 'save_results', 'load_results', 'headline_table',
-           'perf_opt_env', 'ConfigError', 'OneLineParser']
+           'equivalence', 'noise_scale_terms', 'effective_batches', 'NoiseScale', 'StepBreakdown', 'cache_dir',
+           'atomic_write', 'peak_rss_mib', 'PeakRSS', 'results_dir', 'git_commit', 'code_version', 'save_results',
+           'load_results', 'headline_table', 'perf_opt_env', 'ConfigError', 'OneLineParser', 'check_device']
 
 # %% ../nbs/00_core.ipynb #287d834a
 CPU_FLAGS = ('fma', 'avx2', 'avx512f', 'avx512_bf16', 'amx_tile', 'amx_bf16', 'amx_int8')
@@ -243,7 +244,8 @@ def ttq_ratio(baseline: list, candidate: list, n_boot: int = 2000, seed: int = 0
                np.nan if np.isinf(mx) and np.isinf(my) else mx / my
     rng = np.random.default_rng(seed)
     boots = np.array([ratio(rng.choice(a, len(a)), rng.choice(b, len(b))) for _ in range(n_boot)])
-    lo, hi = np.nanpercentile(boots, [50 * (1 - level), 50 * (1 + level)])
+    # order statistics, not interpolation: between two infinite ratios (a censored median) it would be inf - inf
+    lo, hi = np.nanquantile(boots, [(1 - level) / 2, (1 + level) / 2], method='inverted_cdf')
     med = lambda x: None if np.isinf(np.median(x)) else float(np.median(x))
     return dict(ratio=float(ratio(a, b)), interval=[float(lo), float(hi)], level=level,
                 baseline=dict(median=med(a), reached=int(np.isfinite(a).sum()), runs=len(a)),
@@ -270,12 +272,19 @@ def noise_scale_terms(small_sq: float, big_sq: float, b_small: int, b_big: int) 
     trace = (small_sq - big_sq) / (1 / b_small - 1 / b_big)
     return grad_sq, trace
 
+def effective_batches(sizes) -> tuple:
+    """(b_small, b_big) for micro-batches of `sizes` whose gradients are averaged with equal weight: the harmonic mean
+    of the sizes, and their number times it (E|g_i|^2 = |G|^2 + tr(Sigma)/b_i)."""
+    inv = float(np.mean([1 / b for b in sizes]))
+    return 1 / inv, len(sizes) / inv
+
 # %% ../nbs/00_core.ipynb #63d31cc6
 class NoiseScale:
     "B_simple = tr(Sigma) / |G|^2, from exponential moving averages (weight `beta`) of the two estimates."
     def __init__(self, beta: float = 0.99): self.beta, self.grad_sq, self.trace, self.n = beta, 0.0, 0.0, 0
     def update(self, small_sq: float, big_sq: float, b_small: int, b_big: int) -> float | None:
         "Add one pair of measurements; the bias-corrected B_simple so far (None while |G|^2 is not positive)."
+        if not (np.isfinite(small_sq) and np.isfinite(big_sq)): return self.value  # a step GradScaler skips (inf/NaN)
         g, s = noise_scale_terms(small_sq, big_sq, b_small, b_big)
         self.grad_sq = self.beta * self.grad_sq + (1 - self.beta) * g
         self.trace = self.beta * self.trace + (1 - self.beta) * s
@@ -458,6 +467,15 @@ def git_commit(cwd=None) -> dict:
     if commit is None: return dict(commit=None, dirty=None)
     return dict(commit=commit, dirty=bool(git('status', '--porcelain', '--', 'perf_opt', 'nbs/*.ipynb')))
 
+def code_version() -> dict:
+    """The package's version and, for a git checkout of its source (an editable install), its commit: wherever the
+    process runs."""
+    src = Path(importlib.util.find_spec('perf_opt').origin).resolve().parent  # the package's folder, not the cwd
+    try: top = subprocess.run(['git', 'rev-parse', '--show-toplevel'], cwd=src, capture_output=True, text=True)
+    except FileNotFoundError: top = None
+    git = git_commit(top.stdout.strip()) if top is not None and top.returncode == 0 else dict(commit=None, dirty=None)
+    return git | dict(version=_version('perf_opt'))
+
 # %% ../nbs/00_core.ipynb #56a088bf
 def save_results(name: str, data: dict, env: dict | None = None) -> Path:
     "Atomically write `data` plus the env report, the git commit and a timestamp to `results_dir()/name.json`."
@@ -509,3 +527,13 @@ class ConfigError(ValueError):
 class OneLineParser(argparse.ArgumentParser):
     "argparse that reports a bad argument in one line and exits 2 (no usage dump)."
     def error(self, message): self.exit(2, f"{self.prog}: error: {message}\n")
+
+def check_device(name: str, what: str = '--device') -> str:
+    "`name` if this machine has that device ('auto', 'cpu', 'cuda', 'cuda:N'); a `ConfigError` naming `what` if not."
+    if name in ('auto', 'cpu'): return name
+    if not isinstance(name, str) or not re.fullmatch(r'cuda(:\d+)?', name):
+        raise ConfigError(f"{what} {name!r}: expected auto, cpu, cuda or cuda:N")
+    if not torch.cuda.is_available(): raise ConfigError(f"{what} {name!r}: no CUDA device is available here")
+    if ':' in name and int(name[5:]) >= torch.cuda.device_count():
+        raise ConfigError(f"{what} {name!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    return name

@@ -4,16 +4,17 @@
 
 # %% auto #0
 __all__ = ['BATCHING', 'PRECISIONS', 'LR_SCALINGS', 'RNN_PRECISIONS', 'OPTIMIZERS', 'SCHEDULERS', 'NEEDS', 'OPTIMIZATIONS',
-           'PRESETS', 'RUN_FILES', 'NOISE_SETTLED', 'TrainConfig', 'read_config_fields', 'Optimization',
-           'merged_changes', 'preset', 'collate_items', 'TaskData', 'Task', 'mean_loss', 'batch_counts', 'task_traits',
-           'applicable', 'PoetryTask', 'make_sampler', 'make_loader', 'make_optimizer', 'make_scheduler',
+           'PRESETS', 'RUN_FILES', 'RUN_FOLDERS', 'NOISE_SETTLED', 'TrainConfig', 'read_config_fields', 'Optimization',
+           'merged_changes', 'preset', 'collate_items', 'TaskData', 'Task', 'scalar_loss', 'mean_loss', 'batch_counts',
+           'task_traits', 'applicable', 'PoetryTask', 'make_sampler', 'make_loader', 'make_optimizer', 'make_scheduler',
            'SingleProcess', 'static_graph', 'process_group', 'RunState', 'stop_on_signals', 'ignore_stop_signals',
-           'StoppableLoader', 'build_model', 'make_step', 'make_val_loader', 'FirstStepFlops', 'NoiseScaleProbe',
-           'RankNoiseProbe', 'noise_probe', 'fit', 'ramp_accumulate', 'lr_factor', 'doubles_batch', 'noise_ramp_due',
-           'ramp_from_curve', 'apply_sets', 'train_parser', 'config_from_args']
+           'StoppableLoader', 'run_files', 'build_model', 'make_step', 'make_val_loader', 'FirstStepFlops',
+           'NoiseScaleProbe', 'RankNoiseProbe', 'noise_probe', 'fit', 'ramp_accumulate', 'lr_factor', 'scale_schedule',
+           'doubles_batch', 'noise_ramp_due', 'ramp_from_curve', 'apply_sets', 'train_parser', 'config_from_args',
+           'task_arg']
 
 # %% ../nbs/09_trainer.ipynb #453db7ca
-import argparse, atexit, contextlib, csv, functools, json, os, shutil, signal, time, warnings, weakref
+import argparse, atexit, contextlib, csv, difflib, functools, json, os, signal, time, warnings, weakref
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Callable
@@ -25,7 +26,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from torch.utils.data import DataLoader, Dataset, Subset, default_collate
 from tqdm.auto import tqdm
 from .core import (ConfigError, NoiseScale, OneLineParser, StepBreakdown, as_device, atomic_write,
-                           env_report, git_commit, peak_rss_mib, seed_everything)
+                           check_device, effective_batches, env_report, git_commit, peak_rss_mib, seed_everything)
 from .data import POEM_LINES, load_poem_corpus
 from .baseline import AutoencoderConfig, PadCollate, PoemTextDataset, PoetryAutoencoder, evaluate
 from .dataloader import (TokenArrayDataset, autotune_workers, loader_generator, loader_kwargs,
@@ -155,6 +156,10 @@ def validated(self: TrainConfig) -> TrainConfig:
     if self.batch_ramp == 'noise' and not self.noise_scale:
         raise ConfigError("TrainConfig.batch_ramp='noise': needs noise_scale=True (the estimate it follows)")
     one_process = os.environ.get('WORLD_SIZE', '1') == '1'  # under torchrun the ranks' gradients are the small batches
+    if self.batch_ramp == 'noise' and self.accumulate < 2 and one_process:
+        raise ConfigError("TrainConfig.batch_ramp='noise' with accumulate=1: one process measures the noise scale from "
+                          "accumulation micro-batches, so it would never grow the batch; set accumulate >= 2 or use "
+                          "torchrun")
     if self.noise_scale and self.accumulate < 2 and not self.batch_ramp and one_process:
         raise ConfigError("TrainConfig.noise_scale=True: needs accumulate >= 2 (micro-batches to compare) or torchrun")
     return self
@@ -314,15 +319,25 @@ class Task:
     def count(self, batch) -> tuple: return batch_counts(batch)
 
 # %% ../nbs/09_trainer.ipynb #dc517663
+def scalar_loss(task) -> Callable:
+    "`task.loss`, checked to return one number (a per-sample loss would fail later, and less clearly)."
+    def loss(model, batch):
+        value = task.loss(model, batch)
+        if torch.is_tensor(value) and value.dim() == 0: return value
+        got = f"shape {tuple(value.shape)}" if torch.is_tensor(value) else f"a {type(value).__name__}"
+        raise ConfigError(f"{task.name}: Task.loss must return a scalar tensor (the batch's mean loss); "
+                          f"it returned {got}")
+    return loss
+
 @torch.no_grad()
 def mean_loss(task, model, loader, device) -> float:
     "The mean of `task.loss` over the batches of `loader` (weighted by their sequences), in eval mode."
-    was, total, n = model.training, 0.0, 0
+    was, total, n, loss = model.training, 0.0, 0, scalar_loss(task)
     model.eval()
     try:
         for batch in loader:
             k = int(getattr(task, 'count', batch_counts)(batch)[0])
-            total, n = total + float(task.loss(model, to_device(batch, device))) * k, n + k
+            total, n = total + float(loss(model, to_device(batch, device))) * k, n + k
     finally: model.train(was)
     return total / max(n, 1)
 
@@ -471,12 +486,14 @@ class SingleProcess:
 
 # %% ../nbs/09_trainer.ipynb #124256f2
 def static_graph(task, cfg: TrainConfig) -> bool:
-    "Whether DDP may assume one graph: the task says so, and no accumulation (static_graph + no_sync: pytorch#143580)."
-    return getattr(task, 'static_graph', lambda cfg: False)(cfg) and cfg.accumulate == 1
+    """Whether DDP may assume one graph: the task says so, and no accumulation now or from a batch ramp (static_graph +
+    no_sync: pytorch#143580)."""
+    return getattr(task, 'static_graph', lambda cfg: False)(cfg) and cfg.accumulate == 1 and not cfg.batch_ramp
 
 # %% ../nbs/09_trainer.ipynb #b6022c52
 def process_group(cfg: TrainConfig):
     "`SingleProcess`, or under torchrun (WORLD_SIZE > 1) this rank's `DDPGroup` (`perf_opt.parallel`, 08b)."
+    check_device(cfg.device, 'TrainConfig.device')  # one line when there is no such device, before anything is built
     if int(os.environ.get('WORLD_SIZE', '1')) > 1:
         return DDPGroup.from_env(cfg.device)
     return SingleProcess(None if cfg.device == 'auto' else cfg.device)
@@ -557,24 +574,35 @@ _RESUME_FREE = {'max_steps', 'time_budget', 'log_every', 'eval_every', 'checkpoi
                 'prefetch_factor',
                 'persistent_workers', 'pin_memory'}
 
-RUN_FILES = ('config.json', 'metrics.csv', 'summary.json', 'best.pt', 'train.log', 'checkpoints', 'tensorboard',
-             'profile')
+RUN_FILES = ('config.json', 'metrics.csv', 'summary.json', 'best.pt', 'train.log')
+RUN_FOLDERS = dict(checkpoints=('ckpt-*.pt', '.ckpt-*.tmp'), tensorboard=('events.out.tfevents.*',),
+                   profile=('trace_*.json', 'trace_*.tmp'))
 
-def _claim_out(out: Path, resume: bool, overwrite: bool, group):
-    """A fresh run takes an empty folder, or with `overwrite` one whose run files it removes; every rank looks before
-    any writes."""
+def run_files(out: Path) -> list:
+    "The files in `out` this project wrote: its known names, and its own patterns inside its folders; never a user's."
+    found = [out / n for n in RUN_FILES if (out / n).is_file()]
+    return found + [p for d, pats in RUN_FOLDERS.items() for pat in pats for p in sorted((out / d).glob(pat))]
+
+def _look_at_out(out: Path, resume: bool, overwrite: bool) -> list:
+    """The files of an earlier run that a fresh run in `out` replaces (with `overwrite`); a `ConfigError` for a file,
+    or a folder in use without --resume or --overwrite. Removes nothing."""
+    if out.exists() and not out.is_dir(): raise ConfigError(f"--out {out}: not a folder (a file is there)")
     found = sorted(p.name for p in out.iterdir()) if out.is_dir() and not resume else []
     if found and not overwrite:
         what = f"{found[0]!r}" + (f" and {len(found) - 1} more" if len(found) > 1 else '')
-        holds = 'holds a run' if set(found) & set(RUN_FILES) else 'is not empty'
-        raise ConfigError(f"--out {out}: the folder {holds} ({what}); pass --resume to continue a run, --overwrite to "
-                          "replace its run files, or choose an empty --out")
-    group.barrier()  # no rank writes before every rank has looked
-    if found and group.is_main:
-        for name in RUN_FILES:
-            p = out / name
-            if p.is_dir(): shutil.rmtree(p)
-            elif p.exists(): p.unlink()
+        holds = 'holds a run' if run_files(out) else 'is not empty'
+        raise ConfigError(f"--out {out}: the folder {holds} ({what}); pass "
+                          "--resume to continue a run, --overwrite to replace its run files, or choose an empty --out")
+    return run_files(out) if found else []
+
+def _clear_run(out: Path, old: list, group):
+    "Make `out`; remove an earlier run's files `old` (rank 0, once every rank has built its run) and emptied folders."
+    group.barrier()  # every rank has looked and built before anything goes
+    if group.is_main:
+        for p in old: p.unlink(missing_ok=True)
+        for d in RUN_FOLDERS:
+            if (out / d).is_dir() and not any((out / d).iterdir()): (out / d).rmdir()
+    out.mkdir(parents=True, exist_ok=True)
     group.barrier()
 
 # %% ../nbs/09_trainer.ipynb #da77b76c
@@ -747,8 +775,8 @@ def make_step(task, model, optimizer, scheduler, cfg: TrainConfig, group) -> tup
     if group.world_size > 1: seed_everything(cfg.seed + group.rank)  # ranks draw their own dropout masks and coins
     compiled, compile_note = compile_model(wrapped, cfg.compile)
     per_step = None if isinstance(scheduler, ReduceLROnPlateau) else scheduler  # a plateau one steps on evaluations
-    return TrainStep(compiled, optimizer, task.loss, cfg.precision, group.device, cfg.accumulate, cfg.max_grad_norm,
-                     per_step), compile_note
+    return TrainStep(compiled, optimizer, scalar_loss(task), cfg.precision, group.device, cfg.accumulate,
+                     cfg.max_grad_norm, per_step), compile_note
 
 # %% ../nbs/09_trainer.ipynb #92c7b1c1
 def make_val_loader(data: TaskData, cfg: TrainConfig) -> DataLoader:
@@ -771,28 +799,48 @@ def _uncounted(counts: dict, rnn: dict) -> int:
     return sum(f for name, f in rnn.items() if not seen(name))
 
 # %% ../nbs/09_trainer.ipynb #267af753
+def _work(batch) -> int:
+    "The elements of a batch's first tensor: sequences x padded length for a token batch (what an RNN's FLOPs follow)."
+    t = _first_tensor(batch)
+    return 0 if t is None else t.numel()
+
 class FirstStepFlops:
-    "A `TrainStep` that counts the FLOPs of its first optimizer step with `FlopCounterMode`; everything else as is."
+    """A `TrainStep` that counts the FLOPs of its first optimizer step with `FlopCounterMode` and sizes every batch of
+    the run; everything else as is."""
     def __init__(self, step, task):
-        self.step, self.task, self.flops, self.sequences, self.done = step, task, 0, 0, False
+        self.step, self.task, self.done = step, task, False
+        self.compiled = hasattr(step.model, '_orig_mod')  # an OptimizedModule: nothing to count, and no global hooks
+        self.flops = self.rnn = self.sequences = self.work = self.run_work = self.run_sequences = 0
     def __getattr__(self, k):
         if k == 'step': raise AttributeError(k)
         return getattr(self.step, k)
-    def __call__(self, batch) -> bool:
-        if self.done: return self.step(batch)
-        rnn = {}  # module name: FLOPs of its calls from the shapes (FlopCounterMode does not see a fused LSTM)
-        hooks = _rnn_flop_hooks(self.step.model, rnn)
-        try:
-            with FlopCounterMode(display=False) as fc: stepped = self.step(batch)
-        finally:
-            for h in hooks: h.remove()
-        self.flops += fc.get_total_flops() + _uncounted(fc.get_flop_counts(), rnn)
-        self.sequences += int(getattr(self.task, 'count', batch_counts)(batch)[0])
-        self.done = stepped
-        return stepped
-    def counted(self) -> dict | None:
-        "FLOPs and sequences of the first optimizer step (None before it, or for a compiled model: nothing counted)."
-        return dict(flops=self.flops, sequences=self.sequences) if self.done and self.flops else None
+
+# %% ../nbs/09_trainer.ipynb #259f7d39
+@patch
+def __call__(self: FirstStepFlops, batch) -> bool:
+    "One micro-batch; those of the first optimizer step under the counter."
+    work, seqs = _work(batch), int(getattr(self.task, 'count', batch_counts)(batch)[0])
+    self.run_work, self.run_sequences = self.run_work + work, self.run_sequences + seqs
+    if self.done or self.compiled: return self.step(batch)
+    rnn = {}  # module name: FLOPs of its calls from the shapes (FlopCounterMode does not see a fused LSTM)
+    hooks = _rnn_flop_hooks(self.step.model, rnn)
+    try:
+        with FlopCounterMode(display=False) as fc: stepped = self.step(batch)
+    finally:
+        for h in hooks: h.remove()
+    self.flops += fc.get_total_flops() + _uncounted(fc.get_flop_counts(), rnn)
+    self.rnn, self.work, self.sequences = self.rnn + sum(rnn.values()), self.work + work, self.sequences + seqs
+    self.done = stepped
+    return stepped
+
+@patch
+def counted(self: FirstStepFlops) -> dict | None:
+    """The first optimizer step's FLOPs and sequences, the run's FLOPs per sequence, the RNN calls' share (None before
+    the first step, or for a compiled model)."""
+    if not self.done or not self.flops or self.compiled: return None
+    per_seq = self.flops / max(self.work, 1) * self.run_work / max(self.run_sequences, 1)
+    return dict(flops=self.flops, sequences=self.sequences, flops_per_seq=per_seq,
+                rnn_share=min(self.rnn / self.flops, 1.0))
 
 # %% ../nbs/09_trainer.ipynb #a0741e93
 class NoiseScaleProbe:
@@ -801,7 +849,7 @@ class NoiseScaleProbe:
         self.task, self.ema = task, NoiseScale(beta)
         if state: self.ema.grad_sq, self.ema.trace, self.ema.n = state['grad_sq'], state['trace'], state['n']
         self._reset()
-    def _reset(self): self.prev, self.small_sq, self.k, self.seqs = None, 0.0, 0, 0
+    def _reset(self): self.prev, self.small_sq, self.k, self.sizes = None, 0.0, 0, []
     def _grad(self, step) -> torch.Tensor:
         gs = [p.grad.detach().float().flatten() for p in step.model.parameters() if p.grad is not None]
         return torch.cat(gs) if gs else torch.zeros(1)
@@ -812,21 +860,21 @@ class NoiseScaleProbe:
 # %% ../nbs/09_trainer.ipynb #389d8875
 @patch
 def after_backward(self: NoiseScaleProbe, step, batch):
-    "Add the squared norm of this micro-batch's gradient (the accumulated one minus the one before it)."
+    "Add the squared norm of this micro-batch's gradient (the accumulated one minus the one before it), and its size."
     g = self._grad(step)
     d = g if self.prev is None else g - self.prev
     self.small_sq += float(d.square().sum()); self.prev, self.k = g, self.k + 1
-    self.seqs += int(getattr(self.task, 'count', batch_counts)(batch)[0])
+    self.sizes.append(int(getattr(self.task, 'count', batch_counts)(batch)[0]))
 
 @patch
 def before_update(self: NoiseScaleProbe, step):
-    "At the optimizer step: the mean gradient's squared norm, both unscaled, into the moving averages."
+    """At the optimizer step: the mean gradient's squared norm, both unscaled, into the moving averages (`NoiseScale`
+    skips a step with inf/NaN gradients, which GradScaler skips too)."""
     if self.k == step.accumulate and self.k > 1:  # a whole step (not an epoch's leftover, which flush rescales)
         s = step.scaler.get_scale() if step.scaler.is_enabled() else 1.0
         small = self.small_sq / self.k * (step.accumulate / s) ** 2  # micro-batch i's gradient: accumulate/s x d_i
         big = float(self._grad(step).square().sum()) / s ** 2
-        b = self.seqs / self.k
-        self.ema.update(small, big, b, b * self.k)
+        self.ema.update(small, big, *effective_batches(self.sizes))  # unequal sizes: their harmonic mean
     self._reset()
 
 # %% ../nbs/09_trainer.ipynb #1f3fdf1c
@@ -836,23 +884,25 @@ class RankNoiseProbe(NoiseScaleProbe):
         super().__init__(task, beta, state)
         self.group = group
         ddp.register_comm_hook(None, self._hook)  # before the first backward, as DDP requires
-    def _reset(self): self.local_sq, self.k, self.seqs = None, 0, 0
+    def _reset(self): self.local_sq, self.k, self.inv = None, 0, 0.0
     def _hook(self, process_group, bucket):
         "Add this bucket's squared norm (this rank's gradient), then all-reduce it as DDP does by default."
         sq = bucket.buffer().detach().float().square().sum()
         self.local_sq = sq if self.local_sq is None else self.local_sq + sq
         return allreduce_hook(process_group, bucket)
     def after_backward(self, step, batch):
-        "Count this micro-batch's sequences."
-        self.k += 1; self.seqs += int(getattr(self.task, 'count', batch_counts)(batch)[0])
+        "Count this micro-batch's sequences (as 1 / size: unequal sizes enter by their harmonic mean)."
+        self.k += 1; self.inv += 1 / int(getattr(self.task, 'count', batch_counts)(batch)[0])
     def before_update(self, step):
         "At the optimizer step: the ranks' mean squared norm and the all-reduced one's, unscaled, into the averages."
         if self.k == step.accumulate and self.local_sq is not None:  # the hook saw this step's gradient
             s = step.scaler.get_scale() if step.scaler.is_enabled() else 1.0
-            t = self.group.sum_(torch.tensor([float(self.local_sq) / s ** 2, self.seqs], dtype=torch.float64))
+            # a rank's gradient averages its k micro-batches: E|g_r|^2 = |G|^2 + tr(Sigma) * c_r, c_r = sum(1/b_i) / k^2
+            c = self.inv / self.k ** 2
+            t = self.group.sum_(torch.tensor([float(self.local_sq) / s ** 2, c], dtype=torch.float64))
             w = self.group.world_size
             big = float(self._grad(step).square().sum()) / s ** 2
-            self.ema.update(float(t[0]) / w, big, float(t[1]) / w, float(t[1]))
+            self.ema.update(float(t[0]) / w, big, w / float(t[1]), w * w / float(t[1]))
         self._reset()
 
 # %% ../nbs/09_trainer.ipynb #289e5c17
@@ -870,10 +920,9 @@ def fit(task, cfg: TrainConfig, out, resume: bool = False, preset: str | None = 
         overwrite: bool = False) -> dict:
     "Train `task` under `cfg`; writes config.json, metrics.csv, summary.json, best.pt and checkpoints/ into `out`."
     cfg, out = cfg.validated(), Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    old = _look_at_out(out, resume, overwrite)  # an empty folder, or --resume, or --overwrite; nothing removed yet
     started = time.perf_counter()  # the clock runs from here: data loading and evaluation count
     group = process_group(cfg)  # this process alone, or one rank of a torchrun job (13_distributed)
-    _claim_out(out, resume, overwrite, group)  # an empty folder, or --resume, or --overwrite
     device, main = group.device, group.is_main
     if cfg.threads: torch.set_num_threads(cfg.threads)
     seed_everything(cfg.seed)
@@ -888,7 +937,8 @@ def fit(task, cfg: TrainConfig, out, resume: bool = False, preset: str | None = 
         scheduler = make_scheduler(optimizer, cfg, task.higher_is_better)
         step, compile_note = make_step(task, model, optimizer, scheduler, cfg, group)
         if cfg.count_flops: step = FirstStepFlops(step, task)
-        ck = _open_checkpoints(cfg, out, resume, main); closing.callback(ck.close)  # the first write: config is sound
+        _clear_run(out, old, group)  # the run is built: only now do an earlier run's files go
+        ck = _open_checkpoints(cfg, out, resume, main); closing.callback(ck.close)
         run = _Run(task, cfg, out, group, model, optimizer, scheduler, step, sampler, make_val_loader(data, cfg), ck,
                    started, sb=StepBreakdown(device))
         if resume: _restore(run)
@@ -956,6 +1006,13 @@ def lr_factor(cfg: TrainConfig, accumulate: int) -> float:
     r = accumulate / cfg.accumulate
     return {'sqrt': r ** 0.5, 'linear': r, 'none': 1.0}[cfg.lr_scaling]
 
+def scale_schedule(scheduler, f: float):
+    "Multiply every LR `scheduler` moves between by `f`: its bases, peaks (CyclicLR) and floors (cosine, polynomial)."
+    for k in ('base_lrs', 'max_lrs', 'min_lrs'):
+        if hasattr(scheduler, k): setattr(scheduler, k, [v * f for v in getattr(scheduler, k)])
+    for k in ('eta_min', 'end_lr', 'warmup_start_lr'):
+        if hasattr(scheduler, k): setattr(scheduler, k, getattr(scheduler, k) * f)
+
 def _follow_ramp(run, n: int, lr_too: bool = True):
     "Set the accumulation for the steps after `n`; rescale the LR (and its schedule's base) when it changes."
     inner = run.step.step if isinstance(run.step, FirstStepFlops) else run.step
@@ -967,7 +1024,7 @@ def _follow_ramp(run, n: int, lr_too: bool = True):
     inner.accumulate = k
     if not lr_too: return  # a resumed run: the checkpoint's optimizer and schedule hold the scaled LR already
     for g in run.optimizer.param_groups: g['lr'] *= f
-    if hasattr(run.scheduler, 'base_lrs'): run.scheduler.base_lrs = [b * f for b in run.scheduler.base_lrs]
+    if run.scheduler is not None: scale_schedule(run.scheduler, f)
 
 # %% ../nbs/09_trainer.ipynb #e56704f2
 NOISE_SETTLED = 50  # estimates in the moving average before batch_ramp='noise' acts on it
@@ -1106,11 +1163,19 @@ def _parse_value(text: str):
 
 def apply_sets(cfg: TrainConfig, sets: list) -> TrainConfig:
     "`cfg` with each `field=value` of `sets` applied (`model.key=value` sets one model option)."
-    changes, model = {}, dict(cfg.model)
+    changes, model, known = {}, dict(cfg.model), [f.name for f in fields(TrainConfig)]
     for s in sets or []:
         name, eq, value = s.partition('=')
         if not eq or not name: raise ConfigError(f"--set {s!r}: expected field=value, e.g. --set batch_size=128")
+        if name not in known and not name.startswith('model.'):
+            near = difflib.get_close_matches(name, known, n=1)
+            raise ConfigError(f"--set {s}: unknown TrainConfig field {name!r}"
+                              + (f"; did you mean {near[0]!r}?" if near else f"; the fields are: {', '.join(known)}"))
         if name.startswith('model.'): model[name[6:]] = _parse_value(value)
+        elif name == 'model':  # the whole dict of model options
+            if not isinstance(options := _parse_value(value), dict):
+                raise ConfigError(f"--set {s}: expected a JSON object of model options, e.g. model={{\"hidden\": 64}}")
+            model = dict(options)
         else: changes[name] = _parse_value(value)
     return cfg.updated(**changes, **({'model': model} if model != cfg.model else {}))
 
@@ -1119,7 +1184,9 @@ def train_parser() -> argparse.ArgumentParser:
     "The argument parser of `perf_opt_train`."
     p = OneLineParser(prog='perf_opt_train',
                       description='Train a perf_opt task with every optimization a switch of TrainConfig.')
-    p.add_argument('task', help='poetry | pretrain | finetune | FILE.py:NAME | package.module:NAME (your Task)')
+    p.add_argument('task', nargs='?', help='poetry | pretrain | finetune | FILE.py:NAME | package.module:NAME')
+    p.add_argument('--task', dest='task_flag', metavar='TASK', help='the task, as a flag (as perf_opt_bench takes it)')
+    p.add_argument('--device', help="auto | cpu | cuda | cuda:N (default: the preset's, auto: cuda when available)")
     p.add_argument('--preset', default='optimized', help='naive | optimized | seed000 | default (default: optimized)')
     p.add_argument('--config', help='a JSON file of TrainConfig fields (on top of the preset)')
     p.add_argument('--set', action='append', default=[], metavar='FIELD=VALUE',
@@ -1144,8 +1211,17 @@ def config_from_args(args) -> TrainConfig:
     cfg = apply_sets(cfg, args.set)
     flags = dict(max_steps=args.max_steps, time_budget=args.time_budget, n_lines=args.n_lines,
                  checkpoint_every=args.checkpoint_every,
-                 seed=args.seed, tensorboard=args.tensorboard or None)
+                 seed=args.seed, tensorboard=args.tensorboard or None,
+                 device=None if args.device is None else check_device(args.device))
     return cfg.updated(**{k: v for k, v in flags.items() if v is not None})
+
+def task_arg(args) -> str:
+    "The task a `train_parser` command line names, positionally or by --task (one of them, or both alike)."
+    if args.task and args.task_flag and args.task != args.task_flag:
+        raise ConfigError(f"the task is named twice, {args.task!r} and --task {args.task_flag!r}: give one")
+    if not (args.task or args.task_flag):
+        raise ConfigError("a task is needed: e.g. perf_opt_train poetry, or --task FILE.py:NAME | package.module:NAME")
+    return args.task or args.task_flag
 
 # %% ../nbs/09_trainer.ipynb #cce27bab
 _MOVED = dict(perf_opt_train='perf_opt_train', make_task='load_task', task_class='task_object', TASKS='TASKS')
