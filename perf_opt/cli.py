@@ -6,13 +6,14 @@
 __all__ = ['TASKS', 'TASK_FORMS', 'import_file', 'task_object', 'UserTask', 'load_task', 'perf_opt_train', 'perf_opt_bench']
 
 # %% ../nbs/14_cli.ipynb #5ab735fe
-import hashlib, importlib, importlib.util, inspect, json, os, re, sys
+import hashlib, importlib, importlib.util, inspect, json, os, re, sys, time
 from pathlib import Path
 from torch.distributed.elastic.multiprocessing.errors import record
 from .core import ConfigError, EnvReport, env_report
 from .trainer import PoetryTask, Task, batch_counts, config_from_args, fit, task_arg, train_parser
 from .pretraining import FinetuneTask, PretrainTask
-from .bench import (OPTIMIZATIONS, bench_device, bench_parser, bench_settings, configurations, recommended_cfg,
+from .bench import (OPTIMIZATIONS, bench_device, bench_parser, bench_settings, configurations, machine_plan,
+                            recommended_cfg,
                             matmul_peaks, noise_schedule, plan_ablation, recommendation, run_ablation, schedule_lines,
                             summarize, writable_folder, write_outputs)
 
@@ -143,22 +144,25 @@ def perf_opt_bench(argv=None):
     "Console script: the ablation of one task, four files into --out; bad input exits 2 with one line."
     p = bench_parser(); args = p.parse_args(argv)
     try:
-        s, device, out = bench_settings(args), bench_device(args.device), writable_folder(args.out)
+        s, device = bench_settings(args), bench_device(args.device)
+        out = writable_folder(args.out, args.overwrite)
         only = [n.strip() for n in args.only.split(',') if n.strip()] if args.only else None
         configurations(device, only, OPTIMIZATIONS)  # unknown names, before any data is loaded
         task = load_task(args.task)
         fits, skipped, epoch = plan_ablation(task, s, device)
         _refuse_skipped(only, skipped, task)
-        configs = configurations(device, only, fits)
+        configs, not_measured = machine_plan(configurations(device, only, fits), device, only)
     except ConfigError as e: p.exit(2, f"perf_opt_bench: error: {e}\n")
-    print(f"perf_opt_bench: {len(configs)} configurations x {s.repeats} rounds (+{s.warmup} warm-up) on {device}: "
-          f"{EnvReport(env_report()).summary()}", file=sys.stderr)
-    peaks = matmul_peaks(configs, device)  # the machine's limit at each precision, before the runs
-    rows = summarize(run_ablation(task, configs, s, device, progress=not args.quiet), configs, device, epoch, peaks,
-                     s.parity_margin)
+    print(f"perf_opt_bench: {len(configs)} configurations, at most {s.repeats} rounds (+{s.warmup} warm-up) on "
+          f"{device}: {EnvReport(env_report()).summary()}", file=sys.stderr)
+    start, peaks = time.perf_counter(), matmul_peaks(configs, device)  # the machine's limit at each precision first
+    records = run_ablation(task, configs, s, device, progress=not args.quiet)
+    rows = summarize(records, configs, device, epoch, peaks, s.parity_margin, s.repeats)
     best = recommended_cfg(rows, configs)
     sched = noise_schedule(task, best, s, device) if s.target is not None else None  # a batch schedule to try
     paths = write_outputs(rows, out, env_report(), s, task.name, device, configs=configs, skipped=skipped,
-                          schedule=sched)
-    print('\n'.join(recommendation(rows, device, task.name, skipped) + (schedule_lines(sched) if sched else [])))
+                          schedule=sched, not_measured=not_measured, wall_s=time.perf_counter() - start,
+                          records=records)
+    print('\n'.join(recommendation(rows, device, task.name, skipped, not_measured, best)
+                    + (schedule_lines(sched) if sched else [])))
     print(f"wrote {', '.join(str(p) for p in paths.values())}", file=sys.stderr)

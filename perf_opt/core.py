@@ -207,8 +207,9 @@ class Comparison:
                 f"{a} {self.baseline!r}; {b} {self.candidate!r}")
 
 # %% ../nbs/00_core.ipynb #3fffb683
-def interleaved(arms: dict, rounds: int, warmup: int = 1, on_call=None) -> dict:
-    "{name: results of the counted rounds}: `arms[name](round)` once a round, odd rounds reversed, after `warmup`."
+def interleaved(arms: dict, rounds: int, warmup: int = 1, on_call=None, keep=None) -> dict:
+    """{name: results of the counted rounds}: `arms[name](round)` once a round, odd rounds reversed, after `warmup`;
+    after each counted round `keep(round, results)` may name the arms that go on (racing: none left ends it)."""
     _check_counts(warmup, rounds)
     names, out = list(arms), {k: [] for k in arms}
     for r in range(-warmup, rounds):  # negative rounds are the warm-up: run, not kept
@@ -216,6 +217,9 @@ def interleaved(arms: dict, rounds: int, warmup: int = 1, on_call=None) -> dict:
             if on_call is not None: on_call(name, r)
             result = arms[name](r)
             if r >= 0: out[name].append(result)
+        if r >= 0 and keep is not None:
+            names = [n for n in names if n in set(keep(r, out))]
+            if not names: break
     return out
 
 def paired_ratios(a: list, b: list) -> dict:

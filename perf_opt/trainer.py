@@ -9,9 +9,9 @@ __all__ = ['BATCHING', 'PRECISIONS', 'LR_SCALINGS', 'RNN_PRECISIONS', 'OPTIMIZER
            'task_traits', 'applicable', 'PoetryTask', 'make_sampler', 'make_loader', 'make_optimizer', 'make_scheduler',
            'SingleProcess', 'static_graph', 'process_group', 'RunState', 'stop_on_signals', 'ignore_stop_signals',
            'StoppableLoader', 'run_files', 'build_model', 'make_step', 'make_val_loader', 'FirstStepFlops',
-           'NoiseScaleProbe', 'RankNoiseProbe', 'noise_probe', 'fit', 'ramp_accumulate', 'lr_factor', 'scale_schedule',
-           'doubles_batch', 'noise_ramp_due', 'ramp_from_curve', 'apply_sets', 'train_parser', 'config_from_args',
-           'task_arg']
+           'NoiseScaleProbe', 'RankNoiseProbe', 'noise_probe', 'fit', 'steady_mark', 'steady_part', 'ramp_accumulate',
+           'lr_factor', 'scale_schedule', 'doubles_batch', 'noise_ramp_due', 'ramp_from_curve', 'apply_sets',
+           'train_parser', 'config_from_args', 'task_arg']
 
 # %% ../nbs/09_trainer.ipynb #453db7ca
 import argparse, atexit, contextlib, csv, difflib, functools, json, os, signal, time, warnings, weakref
@@ -751,6 +751,7 @@ class _Run:
     n_row: tuple = (0, 0)
     prof: object = None               # the ProfilerContext of the loop
     probe: object = None              # a NoiseScaleProbe on the step (noise_scale)
+    steady: dict | None = None        # counts and phase seconds after the first step (`steady_mark`)
     @property
     def device(self) -> torch.device: return self.group.device
     @property
@@ -981,9 +982,10 @@ def _loop(run, source, csv_log, text_log, tb, progress: bool, resumed: bool) -> 
                     if batch is None: break  # end of the epoch: leftover micro-batches made one last step, or none
                     continue
                 n += 1; run.sb.step(); run.prof.step(); bar.update(1)
-                # snapshot buffers allocated in the background before the first save (06)
-                if run.group.is_main and n == first + 1:
-                    run.ck.prepare(dict(model=run.model.state_dict(), optimizer=run.optimizer.state_dict()))
+                if n == first + 1:  # where a steady-state rate counts from; snapshot buffers before the first save (06)
+                    run.steady = steady_mark(run)
+                    if run.group.is_main: run.ck.prepare(dict(model=run.model.state_dict(),
+                                                              optimizer=run.optimizer.state_dict()))
                 reason = _after_step(run, n, csv_log, text_log, tb, bar, signals)
             if cfg.prefetch: source.close()  # its thread stops now, also when the loop stopped mid-epoch
             if reason is None and seen == st.consumed == 0:
@@ -991,6 +993,21 @@ def _loop(run, source, csv_log, text_log, tb, progress: bool, resumed: bool) -> 
             if reason is None: st.epoch, st.consumed = st.epoch + 1, 0
     bar.close()
     return n, reason
+
+# %% ../nbs/09_trainer.ipynb #3b4d6494
+def steady_mark(run) -> dict:
+    "The sequences, tokens, steps and seconds per phase so far: what the run's steady-state part counts from."
+    _count(run)
+    return dict(sequences=run.st.sequences, tokens=run.st.tokens, steps=run.sb.steps,
+                seconds={k: v['seconds'] for k, v in run.sb.report().items()})
+
+def steady_part(run) -> dict | None:
+    "The counts and phase seconds since `steady_mark` (None before a second optimizer step)."
+    m, now = run.steady, steady_mark(run)
+    if m is None or now['steps'] <= m['steps']: return None
+    return dict(steps=now['steps'] - m['steps'], sequences=now['sequences'] - m['sequences'],
+                tokens=now['tokens'] - m['tokens'],
+                seconds={k: v - m['seconds'].get(k, 0.0) for k, v in now['seconds'].items()})
 
 # %% ../nbs/09_trainer.ipynb #4f270861
 def ramp_accumulate(cfg: TrainConfig, step: int, taken: list = ()) -> int:
@@ -1146,7 +1163,8 @@ def _finish(run, n, reason, csv_log, monitor, preset, compile_note) -> dict:
                    best=dict(metric=f'val_{task.metric}', value=st.best, step=st.best_step),
                    restored_best=restored, time_to_target_s=st.target_s, target_step=st.target_step, ramp_taken=st.ramp,
                    world_size=run.group.world_size, device=str(run.device),
-                   compile=compile_note, breakdown=run.sb.report(), step_flops=_counted_flops(run.step),
+                   compile=compile_note, breakdown=run.sb.report(), steady=steady_part(run),
+                   step_flops=_counted_flops(run.step),
                    peak_rss_mib=peak_rss_mib(),
                    peak_cuda_mib=_peak_cuda_mib(run.device),
                    checkpoints=[p.name for p in run.ck.checkpoints()], profile_traces=[str(p) for p in run.prof.traces],
