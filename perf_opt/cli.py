@@ -10,9 +10,9 @@ import hashlib, importlib, importlib.util, inspect, json, os, re, sys, time
 from pathlib import Path
 from torch.distributed.elastic.multiprocessing.errors import record
 from .core import ConfigError, EnvReport, env_report
-from .trainer import PoetryTask, Task, batch_counts, config_from_args, fit, task_arg, train_parser
+from .trainer import OPTIMIZATIONS, PoetryTask, Task, batch_counts, config_from_args, fit, task_arg, train_parser
 from .pretraining import FinetuneTask, PretrainTask
-from .bench import (OPTIMIZATIONS, bench_device, bench_parser, bench_settings, configurations, machine_plan,
+from .bench import (bench_device, bench_parser, bench_settings, configurations, machine_plan,
                             recommended_cfg,
                             matmul_peaks, noise_schedule, plan_ablation, recommendation, run_ablation, schedule_lines,
                             summarize, writable_folder, write_outputs)

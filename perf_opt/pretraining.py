@@ -24,8 +24,6 @@ from .core import ConfigError
 from fastcore.basics import patch
 from .trainer import Task, TaskData, TrainConfig, fit
 from .ohlcv import FEATURES, MASKS, Windows, load_stock_series, make_mask, make_windows
-from .ohlcv import (OHLCV, OHLCV_COLUMNS, PERIODS, STOCKS_CSV, DataError, load_ohlcv_csv,  # noqa: F401
-                            ohlcv_features, realised_vol)  # pretraining.X, as before 10a_ohlcv: aliases for one release
 
 # %% ../nbs/11_pretraining.ipynb #aa174fac
 @dataclass

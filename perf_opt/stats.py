@@ -4,7 +4,8 @@
 
 # %% auto #0
 __all__ = ['PRACTICAL', 'betainc', 't_cdf', 't_quantile', 'ratio_interval', 'simulated_rounds', 'verdict', 'noise_band',
-           'aa_spread', 'rounds_to_settle', 'look_rounds', 'look_level', 'wrong', 'race_errors']
+           'aa_spread', 'rounds_to_settle', 'look_rounds', 'look_level', 'wrong', 'race_errors', 'ttq_ratio',
+           'equivalence', 'noise_scale_terms', 'effective_batches', 'NoiseScale']
 
 # %% ../nbs/00b_stats.ipynb #52a88563
 import functools, math
@@ -126,3 +127,66 @@ def race_errors(effect: float, noise: float, most: int = 10, trials: int = 2000,
             if v != 'not settled': break
         bad += wrong(v, effect); settled += v != 'not settled'; used.append(n)
     return dict(wrong=bad / trials, settled=settled / trials, rounds=float(np.mean(used)))
+
+# %% ../nbs/00b_stats.ipynb #c63d3c7a
+def ttq_ratio(baseline: list, candidate: list, n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> dict:
+    """Median time-to-quality ratio baseline/candidate (None = not reached: infinitely slow), its bootstrap interval,
+    reached counts."""
+    a, b = (np.array([np.inf if t is None else float(t) for t in x]) for x in (baseline, candidate))
+    if not len(a) or not len(b): raise ValueError("ttq_ratio: each arm needs at least one run")
+    def ratio(x, y):
+        mx, my = np.median(x), np.median(y)
+        return np.inf if np.isinf(mx) and np.isfinite(my) else 0.0 if np.isinf(my) and np.isfinite(mx) else \
+               np.nan if np.isinf(mx) and np.isinf(my) else mx / my
+    rng = np.random.default_rng(seed)
+    boots = np.array([ratio(rng.choice(a, len(a)), rng.choice(b, len(b))) for _ in range(n_boot)])
+    # order statistics, not interpolation: between two infinite ratios (a censored median) it would be inf - inf
+    lo, hi = np.nanquantile(boots, [(1 - level) / 2, (1 + level) / 2], method='inverted_cdf')
+    med = lambda x: None if np.isinf(np.median(x)) else float(np.median(x))
+    return dict(ratio=float(ratio(a, b)), interval=[float(lo), float(hi)], level=level,
+                baseline=dict(median=med(a), reached=int(np.isfinite(a).sum()), runs=len(a)),
+                candidate=dict(median=med(b), reached=int(np.isfinite(b).sum()), runs=len(b)))
+
+# %% ../nbs/00b_stats.ipynb #af92e1fd
+_T95 = (6.314, 2.920, 2.353, 2.132, 2.015, 1.943, 1.895, 1.860, 1.833, 1.812, 1.796, 1.782, 1.771, 1.761, 1.753,
+        1.746, 1.740, 1.734, 1.729, 1.725, 1.721, 1.717, 1.714, 1.711, 1.708, 1.706, 1.703, 1.701, 1.699, 1.697)
+
+def equivalence(diffs, margin: float) -> dict:
+    "TOST at alpha 0.05: is the mean of paired `diffs` within +-`margin`? (the 90% t-interval inside the margin)."
+    d = np.asarray(diffs, float); n = len(d)
+    if n < 2: return dict(mean=float(d.mean()) if n else None, interval=None, margin=margin, equivalent=False, n=n)
+    half = (_T95[n - 2] if n - 1 <= len(_T95) else 1.645) * d.std(ddof=1) / np.sqrt(n)
+    lo, hi = float(d.mean() - half), float(d.mean() + half)
+    return dict(mean=float(d.mean()), interval=[lo, hi], margin=margin, equivalent=bool(-margin < lo and hi < margin),
+                n=n)
+
+# %% ../nbs/00b_stats.ipynb #54e69d10
+def noise_scale_terms(small_sq: float, big_sq: float, b_small: int, b_big: int) -> tuple:
+    "(|G|^2, tr(Sigma)) estimated from squared gradient norms averaged over `b_small` and `b_big` samples."
+    if not 0 < b_small < b_big: raise ValueError(f"need 0 < b_small < b_big, got {b_small}, {b_big}")
+    grad_sq = (b_big * big_sq - b_small * small_sq) / (b_big - b_small)
+    trace = (small_sq - big_sq) / (1 / b_small - 1 / b_big)
+    return grad_sq, trace
+
+def effective_batches(sizes) -> tuple:
+    """(b_small, b_big) for micro-batches of `sizes` whose gradients are averaged with equal weight: the harmonic mean
+    of the sizes, and their number times it (E|g_i|^2 = |G|^2 + tr(Sigma)/b_i)."""
+    inv = float(np.mean([1 / b for b in sizes]))
+    return 1 / inv, len(sizes) / inv
+
+# %% ../nbs/00b_stats.ipynb #63d31cc6
+class NoiseScale:
+    "B_simple = tr(Sigma) / |G|^2, from exponential moving averages (weight `beta`) of the two estimates."
+    def __init__(self, beta: float = 0.99): self.beta, self.grad_sq, self.trace, self.n = beta, 0.0, 0.0, 0
+    def update(self, small_sq: float, big_sq: float, b_small: int, b_big: int) -> float | None:
+        "Add one pair of measurements; the bias-corrected B_simple so far (None while |G|^2 is not positive)."
+        if not (np.isfinite(small_sq) and np.isfinite(big_sq)): return self.value  # a step GradScaler skips (inf/NaN)
+        g, s = noise_scale_terms(small_sq, big_sq, b_small, b_big)
+        self.grad_sq = self.beta * self.grad_sq + (1 - self.beta) * g
+        self.trace = self.beta * self.trace + (1 - self.beta) * s
+        self.n += 1
+        return self.value
+    @property
+    def value(self) -> float | None:
+        "The current estimate (the two averages' bias corrections cancel in the ratio)."
+        return self.trace / self.grad_sq if self.n and self.grad_sq > 0 else None

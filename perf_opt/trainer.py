@@ -14,7 +14,7 @@ __all__ = ['BATCHING', 'PRECISIONS', 'LR_SCALINGS', 'RNN_PRECISIONS', 'OPTIMIZER
            'train_parser', 'config_from_args', 'task_arg']
 
 # %% ../nbs/09_trainer.ipynb #453db7ca
-import argparse, atexit, contextlib, csv, difflib, functools, json, os, signal, time, warnings, weakref
+import argparse, atexit, contextlib, csv, difflib, functools, json, os, signal, time, weakref
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Callable
@@ -25,8 +25,9 @@ from torch.optim.lr_scheduler import ReduceLROnPlateau
 from torch.utils.flop_counter import FlopCounterMode
 from torch.utils.data import DataLoader, Dataset, Subset, default_collate
 from tqdm.auto import tqdm
-from .core import (ConfigError, NoiseScale, OneLineParser, StepBreakdown, as_device, atomic_write,
-                           check_device, effective_batches, env_report, git_commit, peak_rss_mib, seed_everything)
+from .core import (ConfigError, OneLineParser, StepBreakdown, as_device, atomic_write, check_device, env_report,
+                           code_version, peak_rss_mib, seed_everything)
+from .stats import NoiseScale, effective_batches
 from .data import POEM_LINES, load_poem_corpus
 from .baseline import AutoencoderConfig, PadCollate, PoemTextDataset, PoetryAutoencoder, evaluate
 from .dataloader import (TokenArrayDataset, autotune_workers, loader_generator, loader_kwargs,
@@ -1168,7 +1169,7 @@ def _finish(run, n, reason, csv_log, monitor, preset, compile_note) -> dict:
                    peak_rss_mib=peak_rss_mib(),
                    peak_cuda_mib=_peak_cuda_mib(run.device),
                    checkpoints=[p.name for p in run.ck.checkpoints()], profile_traces=[str(p) for p in run.prof.traces],
-                   monitor=monitor.stop() if monitor is not None else None, env=dict(env_report()), **git_commit(),
+                   monitor=monitor.stop() if monitor is not None else None, env=dict(env_report()), **code_version(),
                    config=asdict(cfg))
     if run.group.is_main:
         with atomic_write(run.out / 'summary.json', 'w') as f: json.dump(summary, f, indent=1, default=str)
@@ -1240,13 +1241,3 @@ def task_arg(args) -> str:
     if not (args.task or args.task_flag):
         raise ConfigError("a task is needed: e.g. perf_opt_train poetry, or --task FILE.py:NAME | package.module:NAME")
     return args.task or args.task_flag
-
-# %% ../nbs/09_trainer.ipynb #cce27bab
-_MOVED = dict(perf_opt_train='perf_opt_train', make_task='load_task', task_class='task_object', TASKS='TASKS')
-
-def __getattr__(name: str):
-    "Names that moved to `perf_opt.cli`, for one release: resolved on first use, with a DeprecationWarning."
-    if name not in _MOVED: raise AttributeError(f"module 'perf_opt.trainer' has no attribute {name!r}")
-    warnings.warn(f"perf_opt.trainer.{name} moved to perf_opt.cli.{_MOVED[name]}", DeprecationWarning, stacklevel=2)
-    from perf_opt import cli  # a deprecated alias only: nothing in the package takes this path
-    return getattr(cli, _MOVED[name])

@@ -20,14 +20,15 @@ def test_package_and_notebooks_in_sync(repo, tmp_path):
     assert {f.name for f in (dst / 'perf_opt').glob('*.py')} == {f.name for f in (repo / 'perf_opt').glob('*.py')}
 
 def test_perf_opt_bench_console_script(repo, tmp_path):
-    "The installed command: exit 0 and four files on a tiny run; exit 2 and one line on a bad argument."
+    "The installed command: exit 0 and five files on a tiny run; exit 2 and one line on a bad argument."
     exe = shutil.which('perf_opt_bench')
     assert exe, "perf_opt_bench is not on PATH: is the package installed (pip install -e .)?"
     r = subprocess.run([exe, '--quick', '--n-lines', '2000', '--sequences', '64', '--repeats', '1', '--warmup', '0',
                         '--only', '+bucketing', '--out', str(tmp_path / 'b'), '--quiet'], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
-    assert sorted(p.name for p in (tmp_path / 'b').iterdir()) == ['benchmark_comparison.png', 'benchmark_results.csv',
-                                                                   'performance_summary.md', 'recommended_config.json']
+    assert sorted(p.name for p in (tmp_path / 'b').iterdir()) == ['benchmark_comparison.png', 'benchmark_records.json',
+                                                                   'benchmark_results.csv', 'performance_summary.md',
+                                                                   'recommended_config.json']
     assert 'Best measured' in r.stdout
     r = subprocess.run([exe, '--only', 'warp_drive'], capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and r.stderr.count('\n') == 1 and "unknown configuration 'warp_drive'" in r.stderr, r.stderr

@@ -50,7 +50,7 @@ def test_two_processes_match_one_process_over_the_same_global_batch(repo, tmp_pa
 
 WRITES = '''
 import os, sys
-from perf_opt import async_io, trainer
+from perf_opt import async_io, cli, trainer
 log = open(os.environ['WRITE_LOG'], 'a')
 def logged(fn, what):
     def wrapper(*a, **k):
@@ -59,7 +59,7 @@ def logged(fn, what):
     return wrapper
 async_io.AsyncCheckpointer.save = logged(async_io.AsyncCheckpointer.save, 'checkpoint')
 trainer.atomic_write = logged(trainer.atomic_write, 'file')
-sys.exit(trainer.perf_opt_train(sys.argv[1:]))
+sys.exit(cli.perf_opt_train(sys.argv[1:]))
 '''
 
 def test_rank_0_alone_writes_and_a_killed_job_resumes_exactly(repo, tmp_path, monkeypatch):

@@ -4,7 +4,7 @@ from pathlib import Path
 
 PKG = Path(__file__).resolve().parents[1] / 'perf_opt'
 # DESIGN.md's order (notebook order, with `parallel`, exported from 13_distributed, below the trainer that uses it)
-ORDER = ['core', 'data', 'baseline', 'dataloader', 'amp', 'glove', 'schedulers', 'async_io', 'bucketing', 'profiling',
+ORDER = ['core', 'stats', 'data', 'baseline', 'dataloader', 'amp', 'glove', 'schedulers', 'async_io', 'bucketing', 'profiling',
          'parallel', 'trainer', 'poetry', 'ohlcv', 'pretraining', 'bench', 'distributed', 'cli']
 
 def modules() -> dict:
@@ -13,19 +13,10 @@ def modules() -> dict:
 def test_every_module_is_in_the_order():
     assert sorted(modules()) == sorted(ORDER), set(modules()) ^ set(ORDER)
 
-def deprecated_aliases(tree) -> set:
-    "The nodes inside a module-level `__getattr__` that warns DeprecationWarning: names kept for one release."
-    out = set()
-    for f in tree.body:
-        if isinstance(f, ast.FunctionDef) and f.name == '__getattr__' and 'DeprecationWarning' in ast.unparse(f):
-            out |= {id(n) for n in ast.walk(f)}
-    return out
-
 def imports(tree) -> list:
-    "(module, names) of each import of a perf_opt module, outside deprecated aliases."
-    skip, out = deprecated_aliases(tree), []
+    "(module, names) of each import of a perf_opt module, at the top or inside a function (a lazy import counts)."
+    out = []
     for node in ast.walk(tree):
-        if id(node) in skip: continue
         if isinstance(node, ast.ImportFrom) and node.module is None and node.level == 0: continue
         if isinstance(node, ast.ImportFrom) and (node.level == 1 or (node.module or '').startswith('perf_opt')):
             mods = [a.name for a in node.names] if node.module in (None, 'perf_opt') else [node.module.removeprefix('perf_opt.')]
@@ -54,11 +45,13 @@ def test_the_commands_live_in_cli():
     ini = (PKG.parent / 'settings.ini').read_text()
     for cmd in ('perf_opt_train', 'perf_opt_bench'): assert f'{cmd}=perf_opt.cli:{cmd}' in ini, cmd
 
-def test_the_deprecated_aliases_still_resolve():
-    import warnings
-    from perf_opt import bench, cli, trainer
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore', DeprecationWarning)
-        assert trainer.perf_opt_train is cli.perf_opt_train and trainer.TASKS is cli.TASKS
-        assert trainer.make_task is cli.load_task and trainer.task_class is cli.task_object
-        assert bench.perf_opt_bench is cli.perf_opt_bench
+def test_no_module_getattr_aliases():
+    "The one-release aliases are gone: no module resolves names lazily (a hidden import of a later module)."
+    found = [name for name, tree in modules().items()
+             if any(isinstance(f, ast.FunctionDef) and f.name == '__getattr__' for f in tree.body)]
+    assert not found, found
+
+def test_a_lazy_import_of_a_later_module_is_caught():
+    "The walk sees an import made inside a function."
+    tree = ast.parse("def f():\n    from perf_opt import cli\n    return cli")
+    assert imports(tree) == [('cli', [])]

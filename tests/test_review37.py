@@ -120,7 +120,7 @@ def test_skipped_step_does_not_feed_the_noise_scale(repo):
 
 # 10. unequal micro-batches: the harmonic mean of their sizes
 def test_noise_scale_with_unequal_micro_batches_is_unbiased(repo):
-    from perf_opt.core import effective_batches, noise_scale_terms
+    from perf_opt.stats import effective_batches, noise_scale_terms
     assert effective_batches([2, 14]) == pytest.approx((3.5, 7.0))
     rng, dim, G, sigma2 = np.random.default_rng(0), 50, 1.0, 1.0  # per-sample noise N(0, sigma2 I): tr = dim
     g = np.full(dim, G / np.sqrt(dim))
@@ -164,7 +164,7 @@ def test_scale_schedule_moves_peaks_and_floors(repo):
 
 # 14. one censored run does not make the interval NaN
 def test_ttq_interval_with_a_censored_run(repo):
-    from perf_opt.core import ttq_ratio
+    from perf_opt.stats import ttq_ratio
     lo, hi = ttq_ratio([100, 110, None, 130, 120], [50, 55, 60, 65, 70])['interval']
     assert not math.isnan(lo) and not math.isnan(hi) and lo <= hi
 
