@@ -536,7 +536,8 @@ def _how_measured(rows: list, s: BenchSettings, ttq: bool, wall_s: float | None)
             f"{', '.join(map(str, looks))}, each interval at {look_level(len(looks)):.1%} per look (95% over the "
             "race); "
             f"time limit {s.time_limit or 'none'} s" + (f", bench wall time {wall_s:.0f} s" if wall_s else '') + ". "
-            f"Runs: at least {s.min_run_s:g} s of training loop each, sized from the warm-up run's rate{length}.")
+            f"Runs: at least {s.min_run_s:g} s and {s.min_steps} steps of training loop timed each (the first step "
+            f"untimed), sized from the first run's rate{length}.")
 
 def _table_row(r: dict, ttq: bool, quality: list, flops: bool) -> str:
     "One configuration's line of the summary table."
@@ -588,13 +589,15 @@ def _effect_panel(ax, rows: list):
     import matplotlib.patches as mpatches
     y = np.arange(len(rows))
     ratio = np.array([r.get('ratio', 1.0) if r.get('verdict') else np.nan for r in rows])
-    lo = np.array([min(max(r.get('ratio_lo', np.nan), 1e-2), rt) for r, rt in zip(rows, ratio)])
-    hi = np.array([max(min(r.get('ratio_hi', np.nan), 1e2), rt) for r, rt in zip(rows, ratio)])
+    lo = np.array([min(max(r.get('ratio_lo', np.nan), 0.2), rt) for r, rt in zip(rows, ratio)])  # whiskers to the axes
+    hi = np.array([max(min(r.get('ratio_hi', np.nan), 8.0), rt) for r, rt in zip(rows, ratio)])
     ax.errorbar(ratio, y, xerr=[ratio - lo, hi - ratio], fmt='none', ecolor='k', capsize=2, lw=0.8)
     ax.scatter(ratio, y, c=[KIND_COLORS[r['kind']][0] for r in rows], zorder=3)
     band = max((r.get('band', PRACTICAL) for r in rows if r.get('verdict')), default=PRACTICAL)
     ax.axvspan(1 / (1 + band), 1 + band, color='0.85', zorder=0); ax.axvline(1, color='k', lw=0.8)
-    ax.set_xscale('log'); ax.set_xlabel(f'paired ratio with its interval (log scale; band ±{band:.0%} shaded)')
+    ax.set_xscale('log'); ax.set_xlim(0.2, 8)
+    ax.set_xlabel(f'paired ratio with its interval (log scale; band ±{band:.0%} shaded)')
+    ax.set_xticks([0.25, 0.5, 1, 2, 4], ['0.25', '0.5', '1', '2', '4']); ax.minorticks_off()
     kinds = dict.fromkeys(r['kind'] for r in rows if r.get('verdict'))
     ax.legend(handles=[mpatches.Patch(color=KIND_COLORS[k][0], label=KIND_COLORS[k][1]) for k in kinds], fontsize=7,
               loc='best')
