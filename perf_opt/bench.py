@@ -482,7 +482,7 @@ def recommendation(rows: list, device: str = 'cpu', task: str = 'poetry', skippe
            else f"{best['seq_per_s']:.0f} seq/s, {best['speedup']:.2f}x the baseline "
                 f"[{best['speedup_lo']:.2f}, {best['speedup_hi']:.2f}]")
     out = [f"**Best measured: `{best['config']}`**, {how}: written to `recommended_config.json`."]
-    if cfg is not None: out.append(quality_note(cfg, device))
+    if cfg is not None and best.get('time_to_quality_s') is None: out.append(quality_note(cfg, device))
     top = max(rows, key=lambda r: r['seq_per_s'])
     if best.get('time_to_quality_s') is None and best['config'] != 'all' and 'all' in by:
         out.append(f"It beats `all`{' (= `optimized()`)' if task == 'poetry' else ''} by {best['vs_all']:.2f}x "
