@@ -141,7 +141,7 @@ def _refuse_skipped(only, skipped, task):
 
 # %% ../nbs/14_cli.ipynb #1c582895
 def perf_opt_bench(argv=None):
-    "Console script: the ablation of one task, four files into --out; bad input exits 2 with one line."
+    "Console script: the ablation of one task, its files into --out; bad input exits 2 with one line."
     p = bench_parser(); args = p.parse_args(argv)
     try:
         s, device = bench_settings(args), bench_device(args.device)
