@@ -22,7 +22,7 @@ from .core import (ConfigError, EnvReport, OneLineParser, PeakRSS, atomic_write,
                            code_version, cpu_flags, interleaved)
 from .stats import (PRACTICAL, aa_spread, equivalence, look_level, look_rounds, noise_band, ratio_interval,
                             rounds_to_settle, ttq_ratio, verdict)
-from .amp import matmul_peak, precision_plan
+from .amp import cpu_has_bf16, matmul_peak, precision_plan
 from .trainer import (Optimization, TrainConfig, applicable, fit, merged_changes,
                               ramp_from_curve, task_traits)
 
@@ -153,8 +153,7 @@ def _flop_rate(recs, records, bc, seq_per_s: float, peaks) -> dict:
 def native_bf16(device: str = 'cpu', flags: dict | None = None) -> bool:
     "Whether `device` computes bf16 natively: a CUDA device that supports it, or a CPU with avx512_bf16 or AMX."
     if device.startswith('cuda'): return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    f = cpu_flags() if flags is None else flags
-    return bool(f.get('avx512_bf16') or f.get('amx_bf16'))
+    return cpu_has_bf16(flags)
 
 def _as_run(cfg: TrainConfig, device: str) -> TrainConfig:
     "`cfg` as this machine runs it: its precision resolved to the dtype the plan computes in."
@@ -539,6 +538,7 @@ def _how_measured(rows: list, s: BenchSettings, ttq: bool, wall_s: float | None)
             f"Runs: at least {s.min_run_s:g} s and {s.min_steps} steps of training loop timed each (the first step "
             f"untimed), sized from the first run's rate{length}.")
 
+# %% ../nbs/12_bench.ipynb #c2b38c73
 def _table_row(r: dict, ttq: bool, quality: list, flops: bool) -> str:
     "One configuration's line of the summary table."
     p, v = r['ms_per_1k_seq'], r.get('verdict')

@@ -218,7 +218,8 @@ def interleaved(arms: dict, rounds: int, warmup: int = 1, on_call=None, keep=Non
             result = arms[name](r)
             if r >= 0: out[name].append(result)
         if r >= 0 and keep is not None:
-            names = [n for n in names if n in set(keep(r, out))]
+            live = set(keep(r, out))  # once a round: a race decides on every comparison at once
+            names = [n for n in names if n in live]
             if not names: break
     return out
 

@@ -148,14 +148,11 @@ def ttq_ratio(baseline: list, candidate: list, n_boot: int = 2000, seed: int = 0
                 candidate=dict(median=med(b), reached=int(np.isfinite(b).sum()), runs=len(b)))
 
 # %% ../nbs/00b_stats.ipynb #af92e1fd
-_T95 = (6.314, 2.920, 2.353, 2.132, 2.015, 1.943, 1.895, 1.860, 1.833, 1.812, 1.796, 1.782, 1.771, 1.761, 1.753,
-        1.746, 1.740, 1.734, 1.729, 1.725, 1.721, 1.717, 1.714, 1.711, 1.708, 1.706, 1.703, 1.701, 1.699, 1.697)
-
 def equivalence(diffs, margin: float) -> dict:
     "TOST at alpha 0.05: is the mean of paired `diffs` within +-`margin`? (the 90% t-interval inside the margin)."
     d = np.asarray(diffs, float); n = len(d)
     if n < 2: return dict(mean=float(d.mean()) if n else None, interval=None, margin=margin, equivalent=False, n=n)
-    half = (_T95[n - 2] if n - 1 <= len(_T95) else 1.645) * d.std(ddof=1) / np.sqrt(n)
+    half = t_quantile(0.95, n - 1) * d.std(ddof=1) / np.sqrt(n)
     lo, hi = float(d.mean() - half), float(d.mean() + half)
     return dict(mean=float(d.mean()), interval=[lo, hi], margin=margin, equivalent=bool(-margin < lo and hi < margin),
                 n=n)
