@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['WarmupCosineAnnealingLR', 'CosineAnnealingWarmRestartsWithDecay', 'PolynomialDecayLR', 'CyclicalLR',
-           'AdaptiveLRScheduler', 'plot_schedules']
+           'AdaptiveLRScheduler', 'budget_progress', 'OnBudget', 'plot_schedules']
 
 # %% ../nbs/05_schedulers.ipynb #af06bf2f
 import math
@@ -130,6 +130,33 @@ class AdaptiveLRScheduler(ReduceLROnPlateau):
                 self._last_lr = [g['lr'] for g in self.optimizer.param_groups]
                 self.num_fast = 0
         self.prev_metric = current
+
+# %% ../nbs/05_schedulers.ipynb #90c35dea
+def budget_progress(wall_s: float, budget_s: float, start_s: float = 0.0) -> float:
+    """The share of a time budget spent after start-up: `(wall_s - start_s) / (budget_s - start_s)`, clipped to
+    [0, 1]."""
+    if budget_s <= start_s: return 1.0
+    return min(max((wall_s - start_s) / (budget_s - start_s), 0.0), 1.0)
+
+# %% ../nbs/05_schedulers.ipynb #2ea528c0
+class OnBudget:
+    """A closed-form `schedule` written for `span` optimizer steps, driven by `progress()` (0 to 1) instead of its step
+    count: it ends when the budget does."""
+    def __init__(self, schedule, span: int, progress=None):
+        _check(isinstance(schedule, LRScheduler) and not isinstance(schedule, ReduceLROnPlateau),
+               f"OnBudget needs a step-based LRScheduler, got {type(schedule).__name__} (it steps on evaluations)")
+        _check(span > 0, f"span must be > 0, got {span}")
+        self.schedule, self.span, self.progress = schedule, span, progress
+    def step(self):
+        "Move the schedule to the budget's progress and set its LR there."
+        self.schedule.last_epoch = min(max(float(self.progress()), 0.0), 1.0) * self.span - 1  # its step() adds 1
+        self.schedule.step()
+    def state_dict(self) -> dict: return self.schedule.state_dict()
+    def load_state_dict(self, state: dict): self.schedule.load_state_dict(state)
+    def get_last_lr(self) -> list: return self.schedule.get_last_lr()
+    def __getattr__(self, k):
+        if k == 'schedule': raise AttributeError(k)
+        return getattr(self.schedule, k)
 
 # %% ../nbs/05_schedulers.ipynb #a9819bca
 def plot_schedules(total_steps: int = 1000, base_lr: float = 1e-3, metrics=None, ax=None):

@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['PRACTICAL', 'betainc', 't_cdf', 't_quantile', 'ratio_interval', 'simulated_rounds', 'verdict', 'noise_band',
            'aa_spread', 'rounds_to_settle', 'look_rounds', 'look_level', 'wrong', 'race_errors', 'ttq_ratio',
-           'equivalence', 'noise_scale_terms', 'effective_batches', 'NoiseScale']
+           'equivalence', 'paired_difference', 'noise_scale_terms', 'effective_batches', 'NoiseScale']
 
 # %% ../nbs/00b_stats.ipynb #52a88563
 import functools, math
@@ -156,6 +156,15 @@ def equivalence(diffs, margin: float) -> dict:
     lo, hi = float(d.mean() - half), float(d.mean() + half)
     return dict(mean=float(d.mean()), interval=[lo, hi], margin=margin, equivalent=bool(-margin < lo and hi < margin),
                 n=n)
+
+# %% ../nbs/00b_stats.ipynb #15e9b552
+def paired_difference(a, b, level: float = 0.95) -> dict:
+    "The mean of the paired differences `a - b` and its two-sided t interval at `level` (None below two pairs)."
+    d = np.asarray(a, float) - np.asarray(b, float); n = len(d)
+    if n < 2: return dict(mean=float(d.mean()) if n else None, interval=None, sd=None, n=n, level=level)
+    half = t_quantile(0.5 + level / 2, n - 1) * d.std(ddof=1) / np.sqrt(n)
+    return dict(mean=float(d.mean()), interval=[float(d.mean() - half), float(d.mean() + half)],
+                sd=float(d.std(ddof=1)), n=n, level=level)
 
 # %% ../nbs/00b_stats.ipynb #54e69d10
 def noise_scale_terms(small_sq: float, big_sq: float, b_small: int, b_big: int) -> tuple:
