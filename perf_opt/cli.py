@@ -149,7 +149,7 @@ def perf_opt_bench(argv=None):
         only = [n.strip() for n in args.only.split(',') if n.strip()] if args.only else None
         configurations(device, only, OPTIMIZATIONS)  # unknown names, before any data is loaded
         task = load_task(args.task)
-        fits, skipped, epoch = plan_ablation(task, s, device)
+        fits, skipped, epoch, s.tokens_per_sequence = plan_ablation(task, s, device)  # verdicts per real token
         _refuse_skipped(only, skipped, task)
         configs, not_measured = machine_plan(configurations(device, only, fits), device, only)
     except ConfigError as e: p.exit(2, f"perf_opt_bench: error: {e}\n")

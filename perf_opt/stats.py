@@ -49,14 +49,14 @@ def t_quantile(p: float, df: float) -> float:
     return (lo + hi) / 2
 
 # %% ../nbs/00b_stats.ipynb #8f21449b
-def ratio_interval(ratios, level: float = 0.95) -> dict:
+def ratio_interval(ratios, level: float = 0.95, sd_floor: float = 0.0) -> dict:
     """The geometric mean of paired `ratios` and its t interval at `level` (on their logs); `log_sd` is the per-round
-    spread."""
+    spread, at least `sd_floor`."""
     d = np.log(np.asarray(ratios, float)); n = len(d)
     if n == 0: return dict(ratio=math.nan, lo=0.0, hi=math.inf, n=0, log_sd=math.nan, level=level)
     m = float(d.mean())
     if n < 2: return dict(ratio=math.exp(m), lo=0.0, hi=math.inf, n=1, log_sd=math.nan, level=level)
-    sd = float(d.std(ddof=1))
+    sd = max(float(d.std(ddof=1)), sd_floor)
     half = t_quantile((1 + level) / 2, n - 1) * sd / math.sqrt(n)
     return dict(ratio=math.exp(m), lo=math.exp(m - half), hi=math.exp(m + half), n=n, log_sd=sd, level=level)
 
