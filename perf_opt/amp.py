@@ -6,7 +6,7 @@
 __all__ = ['PrecisionPlan', 'cpu_has_bf16', 'precision_plan', 'autoencoder_loss', 'average_gradients', 'TrainStep', 'cast_rnn_io',
            'LowPrecisionRNNMixin', 'LowPrecisionGRU', 'LowPrecisionLSTM', 'LowPrecisionRNN', 'low_precision_rnns',
            'rnn_flops', 'rnn_call_flops', 'step_flops', 'matmul_peak', 'fast_backends', 'compile_model',
-           'checkpoint_rnns']
+           'checkpoint_rnns', 'first_tensor']
 
 # %% ../nbs/03_amp.ipynb #ed07c618
 import contextlib, random
@@ -309,3 +309,10 @@ def checkpoint_rnns(model):
     for n in ('encoder', 'decoder'):
         if not isinstance(getattr(model, n), _Checkpointed): setattr(model, n, _Checkpointed(getattr(model, n)))
     return model
+
+# %% ../nbs/03_amp.ipynb #e9d6bc5d
+def first_tensor(batch):
+    "The first tensor in a batch (a tensor, or nested in a dict, tuple or list), or None."
+    if torch.is_tensor(batch): return batch
+    items = batch.values() if isinstance(batch, dict) else batch if isinstance(batch, (tuple, list)) else ()
+    return next((t for t in map(first_tensor, items) if t is not None), None)

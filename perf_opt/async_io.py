@@ -13,7 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 import numpy as np
 import torch
-from .core import as_device, atomic_write
+from .core import as_device
+from .files import atomic_write
 from .dataloader import map_leaves, to_device
 from fastcore.basics import patch
 

@@ -14,7 +14,8 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
-from .core import StepBreakdown, as_device, peak_rss_mib
+from .core import StepBreakdown, as_device
+from .files import peak_rss_mib
 from .data import Vocab, tokenize
 from fastcore.basics import patch
 

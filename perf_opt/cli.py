@@ -10,12 +10,14 @@ import hashlib, importlib, importlib.util, inspect, json, os, re, sys, time
 from pathlib import Path
 from torch.distributed.elastic.multiprocessing.errors import record
 from .core import ConfigError, EnvReport, env_report
-from .trainer import OPTIMIZATIONS, PoetryTask, Task, batch_counts, config_from_args, fit, task_arg, train_parser
+from .config import OPTIMIZATIONS, config_from_args, task_arg, train_parser
+from .task import Task, batch_counts
+from .trainer import fit
+from .poetry import PoetryTask
 from .pretraining import FinetuneTask, PretrainTask
-from .bench import (bench_device, bench_parser, bench_settings, configurations, machine_plan,
-                            recommended_cfg,
-                            matmul_peaks, noise_schedule, plan_ablation, recommendation, run_ablation, schedule_lines,
-                            summarize, writable_folder, write_outputs)
+from .bench import (bench_device, bench_parser, bench_settings, configurations, machine_plan, matmul_peaks,
+                            plan_ablation, run_ablation, writable_folder)
+from .report import noise_schedule, recommendation, recommended_cfg, schedule_lines, summarize, write_outputs
 
 # %% ../nbs/14_cli.ipynb #820b1bb8
 TASKS = {'poetry': PoetryTask, 'pretrain': PretrainTask, 'finetune': FinetuneTask}

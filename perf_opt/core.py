@@ -4,23 +4,19 @@
 
 # %% ../nbs/00_core.ipynb #5e931abf
 from __future__ import annotations
-import argparse, os, re, sys, json, time, random, platform, statistics, subprocess, tempfile, contextlib, threading
+import argparse, os, re, time, random, platform, statistics, contextlib
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-import importlib.util
 from importlib import metadata
 import numpy as np
-import psutil
 import torch
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['CPU_FLAGS', 'KEY_PACKAGES', 'cpu_flags', 'EnvReport', 'env_report', 'seed_everything', 'as_device', 'synchronize',
-           'Timer', 'Stats', 'benchmark', 'Comparison', 'interleaved', 'paired_ratios', 'compare', 'StepBreakdown',
-           'cache_dir', 'atomic_write', 'peak_rss_mib', 'PeakRSS', 'results_dir', 'git_commit', 'code_version',
-           'save_results', 'load_results', 'headline_table', 'perf_opt_env', 'ConfigError', 'OneLineParser',
-           'check_device']
+__all__ = ['CPU_FLAGS', 'KEY_PACKAGES', 'cpu_flags', 'package_version', 'EnvReport', 'env_report', 'seed_everything', 'as_device',
+           'synchronize', 'Timer', 'Stats', 'benchmark', 'Comparison', 'interleaved', 'paired_ratios', 'compare',
+           'StepBreakdown', 'perf_opt_env', 'ConfigError', 'OneLineParser', 'check_device']
 
 # %% ../nbs/00_core.ipynb #287d834a
 CPU_FLAGS = ('fma', 'avx2', 'avx512f', 'avx512_bf16', 'amx_tile', 'amx_bf16', 'amx_int8')
@@ -45,7 +41,7 @@ def cpu_flags() -> dict:
     return {f: f in flags for f in CPU_FLAGS}
 
 # %% ../nbs/00_core.ipynb #74689717
-def _version(pkg: str) -> str | None:
+def package_version(pkg: str) -> str | None:
     try: return metadata.version(pkg)
     except metadata.PackageNotFoundError: return None
 
@@ -87,7 +83,7 @@ def env_report() -> EnvReport:
         cpu_model=cpu.get('model', platform.processor() or platform.machine()), cpu_count=os.cpu_count(),
         torch_threads=torch.get_num_threads(), cpu_capability=torch.backends.cpu.get_cpu_capability(),
         cpu_flags=cpu_flags(), python=platform.python_version(),
-        platform=platform.platform(), packages={p: _version(p) for p in KEY_PACKAGES})
+        platform=platform.platform(), packages={p: package_version(p) for p in KEY_PACKAGES})
 
 # %% ../nbs/00_core.ipynb #a7aad81c
 def seed_everything(seed: int = 42, deterministic: bool = False) -> int:
@@ -308,151 +304,6 @@ def table(self: StepBreakdown) -> str:
     rows = sorted(((k, v) for k, v in r.items() if k != 'step'), key=lambda kv: -kv[1]['seconds'])
     lines = [f"{k:<12} {_fmt_s(v['per_step']):>10}/step  {v['share']:6.1%}" for k, v in rows]
     return '\n'.join(lines + [f"{'step':<12} {_fmt_s(r['step']['per_step']):>10}/step  ({self.steps} steps)"])
-
-# %% ../nbs/00_core.ipynb #d31e8708
-def cache_dir(*parts) -> Path:
-    "The cache folder (`$PERF_OPT_CACHE`, default `~/.cache/perf_opt`), with `parts` joined and created."
-    root = Path(os.environ.get('PERF_OPT_CACHE') or Path.home() / '.cache' / 'perf_opt').expanduser()
-    p = root.joinpath(*parts)
-    p.mkdir(parents=True, exist_ok=True)
-    return p
-
-# %% ../nbs/00_core.ipynb #2ef01eb5
-def _fsync_dir(path: Path):
-    "Make a rename in `path` durable (POSIX); a no-op where directories cannot be opened."
-    if os.name != 'posix': return
-    fd = os.open(path, os.O_RDONLY)
-    try: os.fsync(fd)
-    finally: os.close(fd)
-
-def _umask() -> int:
-    "The process umask, read without changing it where the OS allows (Linux), else by setting and restoring it."
-    try:
-        status = Path('/proc/self/status').read_text().splitlines()
-        return int(next(l for l in status if l.startswith('Umask:')).split()[1], 8)
-    except (OSError, StopIteration, ValueError): pass
-    old = os.umask(0o022); os.umask(old)
-    return old
-
-# %% ../nbs/00_core.ipynb #c056311a
-@contextlib.contextmanager
-def atomic_write(path, mode: str = 'wb'):
-    "Open a temp file beside `path` for writing; on success fsync and rename it over `path`."
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
-    try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a results file or shared cache is read by others
-        with os.fdopen(fd, mode, **({} if 'b' in mode else {'encoding': 'utf-8'})) as f:
-            yield f
-            f.flush(); os.fsync(f.fileno())
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError): os.unlink(tmp)
-        raise
-
-# %% ../nbs/00_core.ipynb #cead1755
-def peak_rss_mib() -> float:
-    "This process's peak resident memory in MiB so far."
-    try: import resource
-    except ImportError:  # Windows
-        import psutil
-        info = psutil.Process().memory_info()
-        return getattr(info, 'peak_wset', info.rss) / 2**20
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 2**20 if sys.platform == 'darwin' else peak / 1024
-
-# %% ../nbs/00_core.ipynb #3fd5db87
-class PeakRSS:
-    "Peak resident memory of this process (MiB) while the block runs, sampled by a thread every `interval` seconds."
-    def __init__(self, interval: float = 0.01): self.interval, self.peak, self.proc = interval, 0.0, psutil.Process()
-    def _rss(self) -> float: return self.proc.memory_info().rss / 2**20
-    def _watch(self):
-        while not self._stop.wait(self.interval): self.peak = max(self.peak, self._rss())
-    def __enter__(self):
-        self.peak, self._stop = self._rss(), threading.Event()
-        self._thread = threading.Thread(target=self._watch, name='perf_opt-peakrss', daemon=True)
-        self._thread.start()
-        return self
-    def __exit__(self, *exc):
-        self._stop.set(); self._thread.join(); self.peak = max(self.peak, self._rss())
-
-# %% ../nbs/00_core.ipynb #9c90b4f4
-def results_dir() -> Path:
-    "`$PERF_OPT_RESULTS`, else `<repo>/nbs/results` found from `settings.ini` above the cwd, else `./results`."
-    if os.environ.get('PERF_OPT_RESULTS'): return Path(os.environ['PERF_OPT_RESULTS'])
-    for d in [Path.cwd(), *Path.cwd().parents]:
-        if (d / 'settings.ini').exists() and (d / 'nbs').is_dir(): return d / 'nbs' / 'results'
-    return Path('results')
-
-# %% ../nbs/00_core.ipynb #0f23163a
-def _jsonable(o):
-    if isinstance(o, (np.integer,)): return int(o)
-    if isinstance(o, (np.floating,)): return float(o)
-    if isinstance(o, np.ndarray): return o.tolist()
-    if isinstance(o, torch.Tensor): return o.tolist()
-    if isinstance(o, Path): return str(o)
-    if isinstance(o, set): return sorted(o)
-    if hasattr(o, 'as_dict'): return o.as_dict()
-    raise TypeError(f"cannot store {type(o).__name__} in results JSON")
-
-# %% ../nbs/00_core.ipynb #9d9ff2ac
-def git_commit(cwd=None) -> dict:
-    """The commit the code was measured at, and whether the package or notebooks had uncommitted changes (None outside
-    git)."""
-    def git(*args):
-        r = subprocess.run(['git', *args], cwd=cwd, capture_output=True, text=True)
-        return r.stdout.strip() if r.returncode == 0 else None
-    try: commit = git('rev-parse', 'HEAD')
-    except FileNotFoundError: return dict(commit=None, dirty=None)  # no git installed
-    if commit is None: return dict(commit=None, dirty=None)
-    return dict(commit=commit, dirty=bool(git('status', '--porcelain', '--', 'perf_opt', 'nbs/*.ipynb')))
-
-def code_version() -> dict:
-    """The package's version and, for a git checkout of its source (an editable install), its commit: wherever the
-    process runs."""
-    src = Path(importlib.util.find_spec('perf_opt').origin).resolve().parent  # the package's folder, not the cwd
-    try: top = subprocess.run(['git', 'rev-parse', '--show-toplevel'], cwd=src, capture_output=True, text=True)
-    except FileNotFoundError: top = None
-    git = git_commit(top.stdout.strip()) if top is not None and top.returncode == 0 else dict(commit=None, dirty=None)
-    return git | dict(version=_version('perf_opt'))
-
-# %% ../nbs/00_core.ipynb #56a088bf
-def save_results(name: str, data: dict, env: dict | None = None) -> Path:
-    "Atomically write `data` plus the env report, the git commit and a timestamp to `results_dir()/name.json`."
-    if not name or '/' in name: raise ValueError(f"results name must be a plain file stem, got {name!r}")
-    doc = dict(name=name, created=time.strftime('%Y-%m-%dT%H:%M:%S%z'), **git_commit(results_dir().parent.parent),
-               env=dict(env or env_report()), data=data)
-    path = results_dir() / f'{name}.json'
-    with atomic_write(path, 'w') as f: json.dump(doc, f, indent=1, default=_jsonable)
-    return path
-
-# %% ../nbs/00_core.ipynb #f2cba6e3
-def load_results(name: str) -> dict:
-    "The document `save_results(name, ...)` wrote: keys `name`, `created`, `env`, `data`."
-    path = results_dir() / f'{name}.json'
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no results yet; run the notebook's slow cells (nbdev_test --flags slow) to "
-                                f"produce them")
-    return json.loads(path.read_text())
-
-# %% ../nbs/00_core.ipynb #8699c5a6
-def headline_table(names=None) -> str:
-    "Markdown table of the `headline` rows of every results file (or of `names`), with the hardware."
-    paths = sorted(results_dir().glob('*.json')) if names is None else [results_dir() / f'{n}.json' for n in names]
-    rows = []
-    for p in paths:
-        doc = json.loads(p.read_text())
-        hw = EnvReport(doc['env']).summary() if 'gpus' in doc['env'] else '?'
-        for h in doc['data'].get('headline', []):
-            ratio = '—' if h.get('ratio') is None else f"{h['ratio']:.2f}x"
-            if h.get('iqr'): ratio += f" (IQR {h['iqr'][0]:.2f}-{h['iqr'][1]:.2f})"
-            if h.get('ci95'): ratio += f" (95% CI {h['ci95'][0]:.2f}-{h['ci95'][1]:.2f})"  # time to quality: bootstrap
-            rows.append(f"| {doc['name']} | {h['what']} | {h['baseline']} | {h['optimized']} | {ratio} | {hw} |")
-    if not rows: return 'No measurements yet: run the notebooks with `nbdev_test --flags slow`.'
-    head = '| notebook | measured | baseline | optimized | ratio | hardware |\n|---|---|---|---|---|---|\n'
-    return head + '\n'.join(rows)
 
 # %% ../nbs/00_core.ipynb #bdf9eec7
 def perf_opt_env():

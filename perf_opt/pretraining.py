@@ -22,7 +22,9 @@ from .bucketing import batch_rng
 from tqdm.auto import tqdm
 from .core import ConfigError
 from fastcore.basics import patch
-from .trainer import Task, TaskData, TrainConfig, fit
+from .config import TrainConfig
+from .task import Task, TaskData
+from .trainer import fit
 from .ohlcv import FEATURES, MASKS, Windows, load_stock_series, make_mask, make_windows
 
 # %% ../nbs/11_pretraining.ipynb #aa174fac

@@ -50,7 +50,7 @@ def test_two_processes_match_one_process_over_the_same_global_batch(repo, tmp_pa
 
 WRITES = '''
 import os, sys
-from perf_opt import async_io, cli, trainer
+from perf_opt import async_io, cli, config, runs, trainer
 log = open(os.environ['WRITE_LOG'], 'a')
 def logged(fn, what):
     def wrapper(*a, **k):
@@ -58,7 +58,7 @@ def logged(fn, what):
         return fn(*a, **k)
     return wrapper
 async_io.AsyncCheckpointer.save = logged(async_io.AsyncCheckpointer.save, 'checkpoint')
-trainer.atomic_write = logged(trainer.atomic_write, 'file')
+for m in (config, runs, trainer): m.atomic_write = logged(m.atomic_write, 'file')  # config.json, metrics.csv, the rest
 sys.exit(cli.perf_opt_train(sys.argv[1:]))
 '''
 
@@ -99,7 +99,9 @@ def test_a_dataset_that_does_not_divide_by_the_world_size_finishes(repo, tmp_pat
 
 FAILING = '''
 import os, sys
-from perf_opt.trainer import PoetryTask, preset, fit, apply_sets
+from perf_opt.config import preset, apply_sets
+from perf_opt.trainer import fit
+from perf_opt.poetry import PoetryTask
 from torch.distributed.elastic.multiprocessing.errors import record
 class Failing(PoetryTask):
     calls = 0

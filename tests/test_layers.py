@@ -4,8 +4,9 @@ from pathlib import Path
 
 PKG = Path(__file__).resolve().parents[1] / 'perf_opt'
 # DESIGN.md's order (notebook order, with `parallel`, exported from 13_distributed, below the trainer that uses it)
-ORDER = ['core', 'stats', 'data', 'baseline', 'dataloader', 'amp', 'glove', 'schedulers', 'async_io', 'bucketing', 'profiling',
-         'parallel', 'trainer', 'poetry', 'ohlcv', 'pretraining', 'bench', 'distributed', 'cli']
+ORDER = ['core', 'files', 'stats', 'data', 'baseline', 'dataloader', 'amp', 'glove', 'schedulers', 'async_io', 'bucketing', 'profiling',
+         'parallel', 'config', 'task', 'runs', 'batch_size', 'trainer', 'poetry', 'ohlcv', 'pretraining', 'bench', 'report',
+         'distributed', 'cli']
 
 def modules() -> dict:
     return {p.stem: ast.parse(p.read_text()) for p in PKG.glob('*.py') if p.stem not in ('__init__', '_modidx')}

@@ -13,7 +13,7 @@ def ckpt_state(out: Path) -> dict:
 
 # 1. --config applies the fields it names on top of the preset
 def test_config_file_keeps_the_preset(repo, tmp_path):
-    from perf_opt.trainer import config_from_args, train_parser
+    from perf_opt.config import config_from_args, train_parser
     (tmp_path / 'partial.json').write_text(json.dumps({'lr': 0.005}))
     cfg = config_from_args(train_parser().parse_args(['poetry', '--preset', 'naive', '--config', str(tmp_path / 'partial.json')]))
     assert (cfg.lr, cfg.batching, cfg.token_cache, cfg.log_every) == (0.005, 'pad_global', False, 1)
@@ -51,7 +51,7 @@ def test_sigterm_to_the_process_group_with_workers_checkpoints(repo, tmp_path):
     assert s['stopped'] == 'signal SIGTERM' and (out / 'checkpoints' / f"ckpt-{s['steps']:09d}.pt").exists()
 
 def test_a_second_signal_stops_at_once(repo):
-    from perf_opt.trainer import stop_on_signals
+    from perf_opt.runs import stop_on_signals
     with pytest.raises(KeyboardInterrupt):
         with stop_on_signals() as got:
             os.kill(os.getpid(), signal.SIGTERM); time.sleep(0.05)
@@ -60,7 +60,7 @@ def test_a_second_signal_stops_at_once(repo):
     assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
 
 def test_loader_workers_ignore_stop_signals(repo):
-    from perf_opt.trainer import ignore_stop_signals
+    from perf_opt.runs import ignore_stop_signals
     old = signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:
         ignore_stop_signals(0)
@@ -194,7 +194,7 @@ def test_gpu_monitor_follows_the_training_device_by_uuid(monkeypatch):
 
 # 11. files written atomically honour the umask
 def test_atomic_write_honours_the_umask(tmp_path):
-    from perf_opt.core import atomic_write
+    from perf_opt.files import atomic_write
     old = os.umask(0o022)
     try:
         with atomic_write(tmp_path / 'a.json', 'w') as f: f.write('{}')
@@ -214,7 +214,9 @@ def test_torch_floor_covers_the_weights_only_fix(repo):
 
 # Also: fit closes what it opened when it raises; no `resource` at import (Windows)
 def test_fit_closes_the_monitor_and_log_when_it_raises(repo, tmp_path):
-    from perf_opt.trainer import PoetryTask, TrainConfig, fit
+    from perf_opt.config import TrainConfig
+    from perf_opt.trainer import fit
+    from perf_opt.poetry import PoetryTask
     class Failing(PoetryTask):
         def loss(self, model, batch):
             self.calls = getattr(self, 'calls', 0) + 1
@@ -249,7 +251,9 @@ def test_a_config_error_leaves_no_run_behind(repo, tmp_path):
 def test_a_run_that_raises_with_workers_exits(repo, tmp_path):
     "Workers ignore SIGTERM, so the training process must stop them itself: a run that raises still exits (no hang at exit)."
     code = f"""
-from perf_opt.trainer import PoetryTask, TrainConfig, fit
+from perf_opt.config import TrainConfig
+from perf_opt.trainer import fit
+from perf_opt.poetry import PoetryTask
 class Failing(PoetryTask):
     n = 0
     def loss(self, model, batch):

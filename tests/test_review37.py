@@ -80,11 +80,12 @@ def test_set_typo_names_set(repo, tmp_path):
 # 7. no 'global hooks' warning from counting FLOPs on a compiled model
 def test_no_global_hooks_warning_when_compiled(repo):
     from perf_opt.amp import TrainStep
-    from perf_opt.trainer import FirstStepFlops, Task
+    from perf_opt.profiling import FirstStepFlops
+    from perf_opt.task import batch_counts
     model = torch.nn.Linear(4, 1)
     loss = lambda m, b: m(b[0]).square().mean()
     step = FirstStepFlops(TrainStep(torch.compile(model, backend='eager'), torch.optim.SGD(model.parameters(), 0.1),
-                                    loss), Task())
+                                    loss), batch_counts)
     with warnings.catch_warnings(record=True) as got:
         warnings.simplefilter('always')
         step([torch.randn(8, 4)]); step([torch.randn(8, 4)])
@@ -103,7 +104,8 @@ def test_missing_import_inside_a_module_is_named(repo, tmp_path, monkeypatch):
 
 # 9. a step the GradScaler skips does not feed the noise scale
 def test_skipped_step_does_not_feed_the_noise_scale(repo):
-    from perf_opt.trainer import NoiseScaleProbe, Task
+    from perf_opt.task import Task
+    from perf_opt.batch_size import NoiseScaleProbe
     model = torch.nn.Linear(3, 1, bias=False)
     step = type('S', (), dict(model=model, accumulate=2, scaler=torch.amp.GradScaler('cpu', enabled=False)))()
     probe = NoiseScaleProbe(Task())
@@ -134,7 +136,7 @@ def test_noise_scale_with_unequal_micro_batches_is_unbiased(repo):
 # 11. batch_ramp='noise' that could never measure
 def test_noise_ramp_without_micro_batches_is_refused(repo, monkeypatch):
     from perf_opt.core import ConfigError
-    from perf_opt.trainer import TrainConfig
+    from perf_opt.config import TrainConfig
     monkeypatch.delenv('WORLD_SIZE', raising=False)
     with pytest.raises(ConfigError, match='batch_ramp'): TrainConfig(noise_scale=True, batch_ramp='noise').validated()
     TrainConfig(noise_scale=True, batch_ramp='noise', accumulate=2).validated()
@@ -143,7 +145,8 @@ def test_noise_ramp_without_micro_batches_is_refused(repo, monkeypatch):
 
 # 12. no static graph when a ramp accumulates
 def test_static_graph_off_under_a_ramp(repo):
-    from perf_opt.trainer import TrainConfig, static_graph
+    from perf_opt.config import TrainConfig
+    from perf_opt.trainer import static_graph
     task = type('T', (), dict(static_graph=lambda self, cfg: True))()
     assert static_graph(task, TrainConfig())
     assert not static_graph(task, TrainConfig(batch_ramp=[[10, 2]]))
@@ -151,7 +154,9 @@ def test_static_graph_off_under_a_ramp(repo):
 
 # 13. the ramp's LR rule moves a schedule's peaks and floors too
 def test_scale_schedule_moves_peaks_and_floors(repo):
-    from perf_opt.trainer import TrainConfig, make_scheduler, scale_schedule
+    from perf_opt.config import TrainConfig
+    from perf_opt.batch_size import scale_schedule
+    from perf_opt.trainer import make_scheduler
     for name in ('cyclical', 'warmup_cosine', 'polynomial'):
         cfg = TrainConfig(scheduler=name, lr=1e-3, max_steps=80, warmup_steps=0)
         opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=cfg.lr)
@@ -170,7 +175,7 @@ def test_ttq_interval_with_a_censored_run(repo):
 
 # 15. time-to-quality runs: parity is by construction, so it is not what the summary compares
 def test_ttq_summary_does_not_claim_equal_sequences(repo):
-    from perf_opt.bench import _parity_lines
+    from perf_opt.report import _parity_lines
     rows = [dict(kind='alone', optimization='x', parity='equivalent', parity_metric='val_cosine', parity_margin=0.01,
                  parity_diff=0.0, parity_lo=-0.001, parity_hi=0.001, repeats=3, time_to_quality_s=10.0)]
     text = '\n'.join(_parity_lines(rows))
@@ -178,20 +183,21 @@ def test_ttq_summary_does_not_claim_equal_sequences(repo):
 
 # 16. FLOPs over the run at each part's precision
 def test_flops_are_scaled_to_the_run_and_split_by_precision(repo):
-    from perf_opt.bench import BenchConfig, _flop_rate
-    from perf_opt.trainer import TrainConfig
+    from perf_opt.bench import BenchConfig, flop_rate
+    from perf_opt.config import TrainConfig
     recs = [dict(config='+bf16_rnn', flops_per_seq={'bf16': 3e6, 'fp32': 1e6}, dtype='fp32')]
     bc = BenchConfig('+bf16_rnn', 'alone', TrainConfig.naive(rnn_precision='bf16'), 'bf16_rnn')
-    r = _flop_rate(recs, recs, bc, 100.0, {'fp32': 1e9, 'bf16': 4e9})
+    r = flop_rate(recs, recs, bc, 100.0, {'fp32': 1e9, 'bf16': 4e9})
     assert r['gflop_per_s'] == pytest.approx(0.4)
     assert r['peak_share'] == pytest.approx(100 * (3e6 / 4e9 + 1e6 / 1e9))  # seconds at peak per second
 
 def test_flops_follow_the_runs_batches(repo):
     from perf_opt.amp import TrainStep
-    from perf_opt.trainer import FirstStepFlops, Task
+    from perf_opt.profiling import FirstStepFlops
+    from perf_opt.task import batch_counts
     model = torch.nn.GRU(4, 8, batch_first=True)
     loss = lambda m, b: m(b['tokens'])[0].square().mean()
-    step = FirstStepFlops(TrainStep(model, torch.optim.SGD(model.parameters(), 0.1), loss), Task())
+    step = FirstStepFlops(TrainStep(model, torch.optim.SGD(model.parameters(), 0.1), loss), batch_counts)
     for t in (2, 8, 8, 8):  # the first batch is the shortest, as under length warmup
         step(dict(tokens=torch.randn(3, t, 4)))
     c = step.counted()
@@ -205,7 +211,7 @@ def test_outputs_are_ignored_by_git(repo):
 
 # 18. the commit of the package's own source, wherever it is run
 def test_code_version_outside_the_repository(repo, tmp_path, monkeypatch):
-    from perf_opt.core import code_version
+    from perf_opt.files import code_version
     head = subprocess.run(['git', 'rev-parse', 'HEAD'], cwd=repo, capture_output=True, text=True).stdout.strip()
     monkeypatch.chdir(tmp_path)
     v = code_version()
