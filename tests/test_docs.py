@@ -47,7 +47,7 @@ def test_home_page_renders(site):
 def test_core_page_renders_api_docs(site):
     dom = dump_dom(site / '00_core.html')
     hs = headings(dom)
-    for h in ['core', 'What machine is this?', 'env_report', 'benchmark', 'compare', 'StepBreakdown', 'save_results']:
+    for h in ['core', 'What machine is this?', 'env_report', 'benchmark', 'compare', 'StepBreakdown', 'ConfigError']:
         assert h in hs, (h, hs)
     assert 'Time baseline() and candidate() interleaved (AB BA AB' in text(dom)
 
