@@ -109,7 +109,7 @@ def run_config(cfg: TrainConfig, s: BenchSettings, rep: int = 0, steps: int | No
     if s.target is not None:  # time to quality varies with the seed, as MLPerf's does: each round draws another
         steps = cfg.max_steps if s.max_sequences is None else max(1, math.ceil(s.max_sequences / cfg.batch_size))
         return cfg.updated(**common, seed=cfg.seed + max(rep, 0), target=s.target, time_budget=s.ttq_cap,
-                           checkpoint_every=0,
+                           schedule_by='steps', checkpoint_every=0,  # a cap: the schedule spans the sequences
                            max_steps=steps, eval_every=max(1, round(s.eval_interval / cfg.batch_size)))
     steps = steps or max(1 + s.min_steps, math.ceil(s.sequences / cfg.batch_size))
     return cfg.updated(**common, max_steps=steps, eval_every=0, checkpoint_every=max(1, (steps - 1) // 2),

@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['make_sampler', 'make_loader', 'make_optimizer', 'make_scheduler', 'SingleProcess', 'static_graph', 'process_group',
-           'build_model', 'make_step', 'make_val_loader', 'fit', 'steady_mark', 'steady_part', 'schedule_progress']
+           'build_model', 'make_step', 'make_val_loader', 'fit', 'steady_mark', 'steady_part']
 
 # %% ../nbs/09e_trainer.ipynb #453db7ca
 import contextlib, json, os, time
@@ -21,7 +21,7 @@ from .dataloader import autotune_workers, loader_generator, loader_kwargs
 from .amp import TrainStep, checkpoint_rnns, compile_model, low_precision_rnns
 from .profiling import FirstStepFlops
 from .schedulers import (AdaptiveLRScheduler, CosineAnnealingWarmRestartsWithDecay, CyclicalLR, OnBudget,
-                                 PolynomialDecayLR, WarmupCosineAnnealingLR, budget_progress)
+                                 PolynomialDecayLR, WarmupCosineAnnealingLR)
 from .async_io import (AsyncCheckpointer, AsyncDataPrefetcher, load_checkpoint, resume, rng_state,
                                set_rng_state, training_state)
 from .bucketing import BucketingSampler, DynamicBatchSampler
@@ -30,7 +30,7 @@ from .parallel import DDPGroup
 from .config import TrainConfig, follows_budget
 from .task import Task, TaskData, counter, scalar_loss
 from .runs import (MetricsCSV, RunState, StoppableLoader, clear_run, look_at_out, open_checkpoints,
-                           stop_on_signals, tensorboard_writer, write_log_line)
+                           schedule_progress, stop_on_signals, tensorboard_writer, write_log_line)
 from .batch_size import lr_factor, noise_probe, noise_ramp_due, ramp_accumulate, scale_schedule
 
 # %% ../nbs/09e_trainer.ipynb #9f3991f1
@@ -421,10 +421,6 @@ def _outside_stop(run, signals, n: int) -> str | None:
     code, p = divmod(run.group.max((2 if signals else 1 if over else 0) * 10**7 + p), 10**7)
     run.progress = p / 1e6
     return [None, 'time_budget', f"signal {signals[0] if signals else 'on another rank'}"][code]
-
-def schedule_progress(cfg: TrainConfig, st: RunState, n: int, wall: float) -> float:
-    "How far a budget-driven schedule is after step `n`: the budget spent after start-up, or the steps' share if more."
-    return max(budget_progress(wall, cfg.time_budget, st.start_s), n / cfg.max_steps)
 
 def _eval_affordable(run) -> bool:
     """Under a time budget, whether evaluations and checkpoints so far took at most `max_eval_share` of this process's
