@@ -312,7 +312,9 @@ def train_parser() -> argparse.ArgumentParser:
     p.add_argument('--config', help='a JSON file of TrainConfig fields (on top of the preset)')
     p.add_argument('--set', action='append', default=[], metavar='FIELD=VALUE',
                    help='set any TrainConfig field (repeatable)')
-    p.add_argument('--max-steps', type=int); p.add_argument('--time-budget', type=float, metavar='SECONDS')
+    p.add_argument('--max-steps', type=int)
+    p.add_argument('--time-budget', type=float, metavar='SECONDS',
+                   help="stop after this wall time; a step-based schedule follows it (unless --set schedule_by=steps)")
     p.add_argument('--n-lines', type=int, help='use the first N verse lines of the poem corpus (quick runs)')
     p.add_argument('--csv', help='pretrain, finetune: a daily OHLCV CSV file (default: the bokeh-sampledata stocks)')
     p.add_argument('--checkpoint-every', type=int); p.add_argument('--seed', type=int)
