@@ -5,8 +5,8 @@
 # %% auto #0
 __all__ = ['AA', 'QUICK', 'PHASES', 'PHASE_MS', 'SD_FLOOR', 'LARGE', 'RESULT_FILES', 'BenchConfig', 'on_device', 'configurations',
            'unmeasured', 'BenchSettings', 'run_config', 'timed_steps', 'precision_name', 'matmul_peaks', 'flop_rate',
-           'native_bf16', 'as_run', 'machine_plan', 'precision_line', 'measure_run', 'comparisons', 'paired',
-           'race_verdicts', 'racer', 'run_ablation', 'bench_parser', 'bench_settings', 'bench_device',
+           'native_bf16', 'as_run', 'machine_plan', 'precision_line', 'measure_run', 'comparisons', 'run_rate',
+           'paired', 'race_verdicts', 'racer', 'run_ablation', 'bench_parser', 'bench_settings', 'bench_device',
            'writable_folder', 'plan_ablation']
 
 # %% ../nbs/12_bench.ipynb #8e1b2e2b
@@ -249,9 +249,13 @@ def comparisons(configs: list) -> list[dict]:
         out.append(dict(config=c.name, kind=c.kind, a=a, b=b, label=f"{a} / {b}"))
     return out
 
+def run_rate(r: dict) -> float:
+    "What verdicts compare of a run record: its `rate` (seq/s at the epoch's length mix), or seq/s for older records."
+    return r.get('rate', r['seq_per_s'])
+
 def paired(records, a: str, b: str, upto: int | None = None) -> list:
     "Per-round ratios of `rate` (seq/s), configuration `a` over `b`, in the rounds before `upto` that both ran."
-    by = {(r['config'], r['round']): r.get('rate', r['seq_per_s']) for r in records}  # records before `rate`: seq/s
+    by = {(r['config'], r['round']): run_rate(r) for r in records}
     rounds = sorted({r['round'] for r in records if upto is None or r['round'] < upto})
     return [by[a, k] / by[b, k] for k in rounds if (a, k) in by and (b, k) in by]
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from torch.distributed.elastic.multiprocessing.errors import record
 from .core import ConfigError, EnvReport, env_report
 from .config import OPTIMIZATIONS, config_from_args, task_arg, train_parser
-from .task import Task, batch_counts
+from .task import Task, counter
 from .trainer import fit
 from .poetry import PoetryTask
 from .pretraining import FinetuneTask, PretrainTask
@@ -85,7 +85,7 @@ class UserTask:
     def evaluate(self, model, loader, device):
         own = getattr(self.task, 'evaluate', None)
         return own(model, loader, device) if own else Task.evaluate(self, model, loader, device)
-    def count(self, batch): return getattr(self.task, 'count', batch_counts)(batch)
+    def count(self, batch): return counter(self.task)(batch)
 
 # %% ../nbs/14_cli.ipynb #bb10c0d1
 def _instance(obj, spec: str, flag: str, csv):

@@ -19,7 +19,7 @@ from .config import TrainConfig
 from .batch_size import ramp_from_curve
 from .trainer import fit
 from .bench import (PHASES, PHASE_MS, BenchSettings, as_run, comparisons, configurations, flop_rate, on_device,
-                            paired, precision_line, race_verdicts, run_config)
+                            paired, precision_line, race_verdicts, run_config, run_rate)
 
 # %% ../nbs/12b_report.ipynb #e4373c16
 def _q(x) -> tuple: return tuple(float(v) for v in np.percentile(np.asarray(x, float), [25, 50, 75]))
@@ -60,14 +60,14 @@ def summarize(records: list, configs: list, device: str = 'cpu', epoch_sequences
               peaks: dict | None = None, margin: float = 0.02, most: int | None = None) -> list[dict]:
     """One row per configuration: medians and quartiles, speedup, its comparison's interval and verdict (a race of up
     to `most` rounds), paired ratio to `all`, phases, memory, quality, epoch time."""
-    base = float(np.median([r.get('rate', r['seq_per_s']) for r in records if r['config'] == 'baseline']))
+    base = float(np.median([run_rate(r) for r in records if r['config'] == 'baseline']))
     names, most = {r['config'] for r in records}, most or max(r['round'] for r in records) + 1
     verdicts = race_verdicts(records, comparisons(configs), most)
     level = look_level(len(look_rounds(most, min(3, most))))
     rows = []
     for bc in (c for c in configs if c.name in names):
         recs = [r for r in records if r['config'] == bc.name]
-        (q1, med, q3), tq = _q([r.get('rate', r['seq_per_s']) for r in recs]), _q([r['tokens_per_s'] for r in recs])
+        (q1, med, q3), tq = _q([run_rate(r) for r in recs]), _q([r['tokens_per_s'] for r in recs])
         sp, va = _q(paired(records, bc.name, 'baseline')), _q(paired(records, bc.name, 'all') or [np.nan])
         s_iv, a_iv = (ratio_interval(paired(records, bc.name, ref), level) for ref in ('baseline', 'all'))
         row = dict(config=bc.name, kind=bc.kind, optimization=bc.optimization or '', seq_per_s=med,

@@ -151,10 +151,7 @@ class OnBudget:
         "Move the schedule to the budget's progress and set its LR there."
         self.schedule.last_epoch = min(max(float(self.progress()), 0.0), 1.0) * self.span - 1  # its step() adds 1
         self.schedule.step()
-    def state_dict(self) -> dict: return self.schedule.state_dict()
-    def load_state_dict(self, state: dict): self.schedule.load_state_dict(state)
-    def get_last_lr(self) -> list: return self.schedule.get_last_lr()
-    def __getattr__(self, k):
+    def __getattr__(self, k):  # state_dict, load_state_dict, get_last_lr, base_lrs...: the schedule's own
         if k == 'schedule': raise AttributeError(k)
         return getattr(self.schedule, k)
 

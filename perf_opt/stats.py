@@ -5,7 +5,7 @@
 # %% auto #0
 __all__ = ['PRACTICAL', 'betainc', 't_cdf', 't_quantile', 'ratio_interval', 'simulated_rounds', 'verdict', 'noise_band',
            'aa_spread', 'rounds_to_settle', 'look_rounds', 'look_level', 'wrong', 'race_errors', 'ttq_ratio',
-           'equivalence', 'paired_difference', 'noise_scale_terms', 'effective_batches', 'NoiseScale']
+           'paired_difference', 'equivalence', 'noise_scale_terms', 'effective_batches', 'NoiseScale']
 
 # %% ../nbs/00b_stats.ipynb #52a88563
 import functools, math
@@ -147,24 +147,21 @@ def ttq_ratio(baseline: list, candidate: list, n_boot: int = 2000, seed: int = 0
                 baseline=dict(median=med(a), reached=int(np.isfinite(a).sum()), runs=len(a)),
                 candidate=dict(median=med(b), reached=int(np.isfinite(b).sum()), runs=len(b)))
 
-# %% ../nbs/00b_stats.ipynb #af92e1fd
-def equivalence(diffs, margin: float) -> dict:
-    "TOST at alpha 0.05: is the mean of paired `diffs` within +-`margin`? (the 90% t-interval inside the margin)."
-    d = np.asarray(diffs, float); n = len(d)
-    if n < 2: return dict(mean=float(d.mean()) if n else None, interval=None, margin=margin, equivalent=False, n=n)
-    half = t_quantile(0.95, n - 1) * d.std(ddof=1) / np.sqrt(n)
-    lo, hi = float(d.mean() - half), float(d.mean() + half)
-    return dict(mean=float(d.mean()), interval=[lo, hi], margin=margin, equivalent=bool(-margin < lo and hi < margin),
-                n=n)
-
 # %% ../nbs/00b_stats.ipynb #15e9b552
-def paired_difference(a, b, level: float = 0.95) -> dict:
+def paired_difference(a, b=0.0, level: float = 0.95) -> dict:
     "The mean of the paired differences `a - b` and its two-sided t interval at `level` (None below two pairs)."
     d = np.asarray(a, float) - np.asarray(b, float); n = len(d)
     if n < 2: return dict(mean=float(d.mean()) if n else None, interval=None, sd=None, n=n, level=level)
     half = t_quantile(0.5 + level / 2, n - 1) * d.std(ddof=1) / np.sqrt(n)
     return dict(mean=float(d.mean()), interval=[float(d.mean() - half), float(d.mean() + half)],
                 sd=float(d.std(ddof=1)), n=n, level=level)
+
+# %% ../nbs/00b_stats.ipynb #af92e1fd
+def equivalence(diffs, margin: float) -> dict:
+    "TOST at alpha 0.05: is the mean of paired `diffs` within +-`margin`? (the 90% t-interval inside the margin)."
+    p = paired_difference(diffs, level=0.90)
+    inside = p['interval'] is not None and -margin < p['interval'][0] and p['interval'][1] < margin
+    return dict(mean=p['mean'], interval=p['interval'], margin=margin, equivalent=bool(inside), n=p['n'])
 
 # %% ../nbs/00b_stats.ipynb #54e69d10
 def noise_scale_terms(small_sq: float, big_sq: float, b_small: int, b_big: int) -> tuple:
