@@ -334,13 +334,14 @@ def bench_parser() -> argparse.ArgumentParser:
     p = OneLineParser(prog='perf_opt_bench',
                       description='Which optimizations pay off for this model on this hardware, alone and together?')
     p.add_argument('--task', default='poetry', help='poetry | pretrain | FILE.py:NAME | package.module:NAME')
+    p.add_argument('--dataset', metavar='NAME_OR_FILE.ts', help='pretrain, finetune: a UCR/UEA set (see perf_opt_train)')
     p.add_argument('--quick', action='store_true', help='small slice, 0.5 s runs, raced within 165 s: about 3 minutes')
     p.add_argument('--out', default='bench_results', help='folder for the four result files (default: ./bench_results)')
     p.add_argument('--overwrite', action='store_true', help="replace an earlier bench's files in --out")
     p.add_argument('--only', help='comma-separated configuration or optimization names (baseline always runs)')
     p.add_argument('--repeats', type=int, help='most counted rounds; racing ends settled ones (default 12, quick 5)')
     p.add_argument('--time-limit', type=float, metavar='SECONDS',
-                   help="the whole bench's rounds: none starts that would end after it (default 900, quick 140)")
+                   help="the whole bench's rounds: none starts that would end after it (default 900, quick 165)")
     p.add_argument('--time-to-quality', type=float, metavar='TARGET',
                    help='also time each configuration to this validation metric')
     p.add_argument('--ttq-cap', type=float, metavar='SECONDS', help='cap on each time-to-quality run (default 600)')

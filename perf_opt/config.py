@@ -317,6 +317,8 @@ def train_parser() -> argparse.ArgumentParser:
                    help="stop after this wall time; a step-based schedule follows it (unless --set schedule_by=steps)")
     p.add_argument('--n-lines', type=int, help='use the first N verse lines of the poem corpus (quick runs)')
     p.add_argument('--csv', help='pretrain, finetune: a daily OHLCV CSV file (default: the bokeh-sampledata stocks)')
+    p.add_argument('--dataset', metavar='NAME_OR_FILE.ts',
+                   help='pretrain, finetune: a UCR/UEA set aeon ships (OSULeaf, ...) or a .ts file with its _TEST twin')
     p.add_argument('--checkpoint-every', type=int); p.add_argument('--seed', type=int)
     p.add_argument('--out', help='output folder (default: runs/<task>-<preset>)')
     p.add_argument('--resume', action='store_true', help='continue the run in --out from its newest checkpoint')

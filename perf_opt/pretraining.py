@@ -47,7 +47,7 @@ def task_options(model: dict, cls=PretrainOptions):
     known = {f.name for f in fields(cls)}
     bad = sorted(set(model) - known)
     if bad:
-        raise ConfigError(f"TrainConfig.model: unknown {'pretraining' if cls is PretrainOptions else 'fine-tuning'} "
+        raise ConfigError(f"TrainConfig.model: unknown {'fine-tuning' if 'labels' in known else 'pretraining'} "
                           f"option {bad[0]!r}; the options are: {', '.join(sorted(known))}")
     o = cls(**model)
     if not 0 < getattr(o, 'labels', 1) <= 1:
@@ -55,8 +55,9 @@ def task_options(model: dict, cls=PretrainOptions):
     if o.mask not in MASKS: raise ConfigError(f"TrainConfig.model.mask={o.mask!r}: expected one of {', '.join(MASKS)}")
     if not 0 < o.mask_ratio < 1:
         raise ConfigError(f"TrainConfig.model.mask_ratio={o.mask_ratio!r}: expected a number between 0 and 1")
-    for k, lo in (('patch', 1), ('mean_span', 1), ('hidden', 1), ('layers', 1), ('window', 2), ('horizon', 1)):
-        if not getattr(o, k) >= lo:
+    for k, lo in (('patch', 1), ('mean_span', 1), ('hidden', 1), ('layers', 1), ('window', 2), ('horizon', 1),
+                  ('patches', 1)):
+        if k in known and not getattr(o, k) >= lo:
             raise ConfigError(f"TrainConfig.model.{k}={getattr(o, k)!r}: expected a number >= {lo}")
     return o
 

@@ -5,7 +5,8 @@
 # %% auto #0
 __all__ = ['PRACTICAL', 'betainc', 't_cdf', 't_quantile', 'ratio_interval', 'simulated_rounds', 'verdict', 'noise_band',
            'aa_spread', 'rounds_to_settle', 'look_rounds', 'look_level', 'wrong', 'race_errors', 'ttq_ratio',
-           'paired_difference', 'equivalence', 'noise_scale_terms', 'effective_batches', 'NoiseScale']
+           'paired_difference', 'bootstrap_difference', 'equivalence', 'noise_scale_terms', 'effective_batches',
+           'NoiseScale']
 
 # %% ../nbs/00b_stats.ipynb #52a88563
 import functools, math
@@ -155,6 +156,19 @@ def paired_difference(a, b=0.0, level: float = 0.95) -> dict:
     half = t_quantile(0.5 + level / 2, n - 1) * d.std(ddof=1) / np.sqrt(n)
     return dict(mean=float(d.mean()), interval=[float(d.mean() - half), float(d.mean() + half)],
                 sd=float(d.std(ddof=1)), n=n, level=level)
+
+# %% ../nbs/00b_stats.ipynb #45d7d9a6
+def bootstrap_difference(a, b=0.0, level: float = 0.95, n_boot: int = 4000, seed: int = 0) -> dict:
+    "The mean of the paired differences `a - b` and its studentized bootstrap interval at `level` (None below 2 pairs)."
+    d = np.asarray(a, float) - np.asarray(b, float); n = len(d)
+    if n < 2: return dict(mean=float(d.mean()) if n else None, interval=None, n=n, level=level)
+    m, se = float(d.mean()), float(d.std(ddof=1)) / math.sqrt(n)
+    if se == 0: return dict(mean=m, interval=[m, m], n=n, level=level)
+    s = d[np.random.default_rng(seed).integers(0, n, (n_boot, n))]
+    ses = s.std(1, ddof=1) / math.sqrt(n)
+    t = (s.mean(1)[ses > 0] - m) / ses[ses > 0]
+    lo, hi = np.quantile(t, [(1 - level) / 2, (1 + level) / 2])
+    return dict(mean=m, interval=[m - float(hi) * se, m - float(lo) * se], n=n, level=level)
 
 # %% ../nbs/00b_stats.ipynb #af92e1fd
 def equivalence(diffs, margin: float) -> dict:

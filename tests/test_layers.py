@@ -5,7 +5,7 @@ from pathlib import Path
 PKG = Path(__file__).resolve().parents[1] / 'perf_opt'
 # DESIGN.md's order (notebook order, with `parallel`, exported from 13_distributed, below the trainer that uses it)
 ORDER = ['core', 'files', 'stats', 'data', 'baseline', 'dataloader', 'amp', 'glove', 'schedulers', 'async_io', 'bucketing', 'profiling',
-         'parallel', 'config', 'task', 'runs', 'batch_size', 'trainer', 'poetry', 'ohlcv', 'pretraining', 'bench', 'report',
+         'parallel', 'config', 'task', 'runs', 'batch_size', 'trainer', 'poetry', 'ohlcv', 'pretraining', 'ucr', 'bench', 'report',
          'distributed', 'cli']
 
 def modules() -> dict:
