@@ -26,6 +26,7 @@ data_requirements = shlex.split(cfg.get('data_requirements', ''))
 dev_requirements = shlex.split(cfg.get('dev_requirements', ''))
 fast_requirements = shlex.split(cfg.get('fast_requirements', ''))  # optional engines, e.g. polars for load_glove
 tensorboard_requirements = shlex.split(cfg.get('tensorboard_requirements', ''))  # perf_opt_train --tensorboard
+ucr_requirements = shlex.split(cfg.get('ucr_requirements', ''))  # --dataset: UCR/UEA sets through aeon (11a)
 lic = licenses.get(cfg['license'].lower(), (cfg['license'], None))
 min_python = cfg['min_python']
 console_scripts = cfg.get('console_scripts', '').split()
@@ -43,8 +44,9 @@ setuptools.setup(
     include_package_data=True,
     install_requires=requirements,
     extras_require={'data': data_requirements, 'dev': dev_requirements, 'fast': fast_requirements,
-                    'tensorboard': tensorboard_requirements,
-                    'all': data_requirements + dev_requirements + fast_requirements + tensorboard_requirements},
+                    'tensorboard': tensorboard_requirements, 'ucr': ucr_requirements,
+                    'all': data_requirements + dev_requirements + fast_requirements + tensorboard_requirements
+                           + ucr_requirements},
     python_requires='>=' + min_python,
     long_description=open('README.md', encoding='utf-8').read(),
     long_description_content_type='text/markdown',

@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['BATCHING', 'PRECISIONS', 'LR_SCALINGS', 'RNN_PRECISIONS', 'OPTIMIZERS', 'SCHEDULERS', 'STEP_SCHEDULES',
-           'SCHEDULE_CLOCKS', 'NEEDS', 'OPTIMIZATIONS', 'PRESETS', 'TrainConfig', 'follows_budget',
+           'SCHEDULE_CLOCKS', 'NEEDS', 'OPTIMIZATIONS', 'PRESETS', 'DataConfig', 'TrainConfig', 'follows_budget',
            'read_config_fields', 'Optimization', 'merged_changes', 'preset', 'apply_sets', 'train_parser',
            'config_from_args', 'task_arg']
 
@@ -22,14 +22,14 @@ PRECISIONS = ('fp32', 'bf16', 'fp16', 'auto')
 LR_SCALINGS = ('sqrt', 'linear', 'none')
 RNN_PRECISIONS = ('fp32', 'bf16')
 OPTIMIZERS = ('adam', 'adamw', 'sgd')
-SCHEDULERS = (None, 'warmup_cosine', 'linear', 'cosine_restarts', 'polynomial', 'cyclical', 'adaptive')
+SCHEDULERS = (None, 'warmup_cosine', 'linear', 'wsd', 'cosine_restarts', 'polynomial', 'cyclical', 'adaptive')
 STEP_SCHEDULES = tuple(s for s in SCHEDULERS if s not in (None, 'adaptive'))  # their horizon is max_steps
 SCHEDULE_CLOCKS = ('steps', 'budget')
 
 # %% ../nbs/09a_config.ipynb #5286d357
 @dataclass
-class TrainConfig:
-    "Every optimization of notebooks 02-08 as a plain field; `naive()` and `optimized()` are the presets."
+class DataConfig:
+    "The data pipeline's fields of `TrainConfig`: corpus slice, batching, tokens, workers, prefetching, packing."
     n_lines: int | None = None        # poem corpus: the first n verse lines (None: all 3.08M)
     batching: str = 'bucket'          # pad_global | pad_batch | bucket | token_budget            (07)
     batch_size: int = 64              # sequences a micro-batch (token_budget: its tokens follow max_tokens)
@@ -42,6 +42,12 @@ class TrainConfig:
     prefetch_factor: int | None = None  # batches each worker loads ahead (None: torch's default)
     prefetch: bool = False            # AsyncDataPrefetcher                                        (06)
     packed: bool = False              # PackedSequence RNN input                                   (07)
+
+# %% ../nbs/09a_config.ipynb #6e1fe38d
+@dataclass
+class TrainConfig(DataConfig):
+    """Every optimization of notebooks 02-08 as a plain field (the data pipeline's from `DataConfig`); `naive()` and
+    `optimized()` are the presets."""
     precision: str = 'fp32'           # fp32 | bf16 | fp16 | auto                                  (03)
     rnn_precision: str = 'fp32'       # bf16: GRU/LSTM calls in bf16, fp32 master weights          (03)
     accumulate: int = 1               # micro-batches an optimizer step (gradient accumulation)
@@ -56,7 +62,7 @@ class TrainConfig:
     optimizer: str = 'adam'           # adam | adamw | sgd
     lr: float = 1e-3                  # peak learning rate
     weight_decay: float = 0.0         # the optimizer's weight decay
-    scheduler: str | None = None      # warmup_cosine | linear | cosine_restarts | polynomial | cyclical | adaptive (05)
+    scheduler: str | None = None      # one of SCHEDULERS: warmup_cosine, linear, wsd, ... (05); None: constant
     warmup_steps: int = 0             # capped at a tenth of max_steps
     max_steps: int = 1000             # optimizer steps
     time_budget: float | None = None  # seconds of wall time, from the first data access

@@ -73,9 +73,10 @@ class MaskedBiLSTM(nn.Module):
         self.lstm = nn.LSTM(hidden, hidden, layers, batch_first=True, bidirectional=True,
                             dropout=dropout if layers > 1 else 0.0)
         self.recon = nn.Linear(2 * hidden, n_features)
+    def embed(self, x): return self.inp(x)
     def encode(self, x, mask=None):
-        "Per-step states (batch, window, 2 x hidden); masked steps see only the mask token."
-        h = self.inp(x)
+        "Per-step states (batch, steps, 2 x hidden); masked steps see only the mask token."
+        h = self.embed(x)
         if mask is not None: h = torch.where(mask[..., None], self.mask_token.to(h.dtype), h)
         return self.lstm(h)[0]
     def forward(self, x, mask): return self.recon(self.encode(x, mask))

@@ -19,7 +19,7 @@ from .config import TrainConfig
 from .batch_size import ramp_from_curve
 from .trainer import fit
 from .bench import (PHASES, PHASE_MS, BenchSettings, as_run, comparisons, configurations, flop_rate, on_device,
-                            paired, precision_line, race_verdicts, run_config, run_rate)
+                            paired, paired_weights, precision_line, race_verdicts, run_config, run_rate)
 
 # %% ../nbs/12b_report.ipynb #e4373c16
 def _q(x) -> tuple: return tuple(float(v) for v in np.percentile(np.asarray(x, float), [25, 50, 75]))
@@ -69,7 +69,8 @@ def summarize(records: list, configs: list, device: str = 'cpu', epoch_sequences
         recs = [r for r in records if r['config'] == bc.name]
         (q1, med, q3), tq = _q([run_rate(r) for r in recs]), _q([r['tokens_per_s'] for r in recs])
         sp, va = _q(paired(records, bc.name, 'baseline')), _q(paired(records, bc.name, 'all') or [np.nan])
-        s_iv, a_iv = (ratio_interval(paired(records, bc.name, ref), level) for ref in ('baseline', 'all'))
+        s_iv, a_iv = (ratio_interval(paired(records, bc.name, ref), level, 0.0, paired_weights(records, bc.name, ref))
+                      for ref in ('baseline', 'all'))
         row = dict(config=bc.name, kind=bc.kind, optimization=bc.optimization or '', seq_per_s=med,
                    seq_per_s_iqr=q3 - q1,
                    seq_per_s_q1=q1, seq_per_s_q3=q3, tokens_per_s=tq[1], tokens_per_s_iqr=tq[2] - tq[0],

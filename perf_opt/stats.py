@@ -50,15 +50,16 @@ def t_quantile(p: float, df: float) -> float:
     return (lo + hi) / 2
 
 # %% ../nbs/00b_stats.ipynb #8f21449b
-def ratio_interval(ratios, level: float = 0.95, sd_floor: float = 0.0) -> dict:
+def ratio_interval(ratios, level: float = 0.95, sd_floor: float = 0.0, weights=None) -> dict:
     """The geometric mean of paired `ratios` and its t interval at `level` (on their logs); `log_sd` is the per-round
-    spread, at least `sd_floor`."""
+    spread (at the mean weight), at least `sd_floor`; `weights`: each round's precision, relative (default equal)."""
     d = np.log(np.asarray(ratios, float)); n = len(d)
     if n == 0: return dict(ratio=math.nan, lo=0.0, hi=math.inf, n=0, log_sd=math.nan, level=level)
-    m = float(d.mean())
+    w = np.ones(n) if weights is None else np.asarray(weights, float) / np.mean(weights)
+    m = float((w * d).sum() / w.sum())
     if n < 2: return dict(ratio=math.exp(m), lo=0.0, hi=math.inf, n=1, log_sd=math.nan, level=level)
-    sd = max(float(d.std(ddof=1)), sd_floor)
-    half = t_quantile((1 + level) / 2, n - 1) * sd / math.sqrt(n)
+    sd = max(math.sqrt(float((w * (d - m) ** 2).sum()) / (n - 1)), sd_floor)
+    half = t_quantile((1 + level) / 2, n - 1) * sd / math.sqrt(w.sum())
     return dict(ratio=math.exp(m), lo=math.exp(m - half), hi=math.exp(m + half), n=n, log_sd=sd, level=level)
 
 # %% ../nbs/00b_stats.ipynb #a0355895

@@ -58,6 +58,7 @@ def scalar_loss(task) -> Callable:
                           f"it returned {got}")
     return loss
 
+# %% ../nbs/09b_task.ipynb #c9c88b75
 @torch.no_grad()
 def mean_loss(task, model, loader, device) -> float:
     "The mean of `task.loss` over the batches of `loader` (weighted by their sequences), in eval mode."
@@ -82,6 +83,7 @@ def batch_counts(batch) -> tuple:
                           "returning (sequences, tokens)")
     return t.shape[0], t.shape[0] * (t.shape[1] if t.dim() > 1 else 1)
 
+# %% ../nbs/09b_task.ipynb #9d2a5a87
 def counter(task) -> Callable:
     "How `task` counts a batch's (sequences, tokens): its own `count`, else `batch_counts`."
     return getattr(task, 'count', batch_counts)

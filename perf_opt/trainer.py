@@ -21,7 +21,7 @@ from .dataloader import autotune_workers, loader_generator, loader_kwargs
 from .amp import TrainStep, checkpoint_rnns, compile_model, low_precision_rnns
 from .profiling import FirstStepFlops
 from .schedulers import (AdaptiveLRScheduler, CosineAnnealingWarmRestartsWithDecay, CyclicalLR, OnBudget,
-                                 PolynomialDecayLR, WarmupCosineAnnealingLR)
+                                 PolynomialDecayLR, WarmupCosineAnnealingLR, WarmupStableDecayLR)
 from .async_io import (AsyncCheckpointer, AsyncDataPrefetcher, load_checkpoint, resume, rng_state,
                                set_rng_state, training_state)
 from .bucketing import BucketingSampler, DynamicBatchSampler
@@ -79,6 +79,7 @@ def _step_schedule(optimizer, cfg: TrainConfig):
     n, warm = cfg.max_steps, min(cfg.warmup_steps, cfg.max_steps // 10)
     if cfg.scheduler == 'warmup_cosine': return WarmupCosineAnnealingLR(optimizer, warm, n, eta_min=cfg.lr * 0.01)
     if cfg.scheduler == 'linear': return PolynomialDecayLR(optimizer, n, power=1.0, warmup_steps=warm)  # to zero
+    if cfg.scheduler == 'wsd': return WarmupStableDecayLR(optimizer, n, warmup_steps=warm)  # decay: the last 20%
     if cfg.scheduler == 'polynomial':
         return PolynomialDecayLR(optimizer, n, power=2.0, end_lr=cfg.lr * 0.01, warmup_steps=warm)
     if cfg.scheduler == 'cosine_restarts':

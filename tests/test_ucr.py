@@ -30,3 +30,14 @@ def test_ucr_bad_inputs_exit_2_with_one_line(repo, tmp_path):
         r = train(*args, '--out', tmp_path / 'never')
         assert r.returncode == 2 and r.stderr.count('\n') == 1 and message in r.stderr, (args, r.stderr)
     assert not (tmp_path / 'never').exists()
+
+def test_bench_on_a_shipped_set(repo, tmp_path):
+    "perf_opt_bench --task pretrain --dataset UnitTest: the ablation on the set (exit 0, its files); a bad pairing exits 2."
+    exe = shutil.which('perf_opt_bench')
+    r = subprocess.run([exe, '--task', 'pretrain', '--dataset', 'UnitTest', '--quick', '--only', 'autocast', '--repeats', '1',
+                        '--warmup', '0', '--sequences', '16', '--out', str(tmp_path / 'b'), '--quiet'],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert (tmp_path / 'b' / 'benchmark_results.csv').is_file() and 'Best measured' in r.stdout
+    r = subprocess.run([exe, '--dataset', 'UnitTest', '--out', str(tmp_path / 'c')], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and r.stderr.count('\n') == 1 and 'the poetry task does not read a UCR/UEA set' in r.stderr, r.stderr
