@@ -292,8 +292,8 @@ def series_pretrain_config(**changes) -> TrainConfig:
                                  checkpoint_every=0, patience=None).updated(**changes)
 
 def series_finetune_config(**changes) -> TrainConfig:
-    "Fine-tuning: the same at 300 steps, the first 150 training the head only; the test split scored at the end."
-    return series_pretrain_config(warmup_steps=30, max_steps=300, eval_every=0,
+    "Fine-tuning: the same at 450 steps, the first 150 training the head only; the test split scored at the end."
+    return series_pretrain_config(warmup_steps=30, max_steps=450, eval_every=0,
                                   model=dict(head_warmup=150)).updated(**changes)
 
 # %% ../nbs/11a_ucr.ipynb #9771e7dd
