@@ -100,7 +100,7 @@ class BenchSettings:
 
 # %% ../nbs/12_bench.ipynb #92cc9e37
 QUICK = BenchSettings(n_lines=20_000, sequences=256, min_run_s=0.5, min_steps=3, repeats=8, eval_sequences=32,
-                      time_limit=155)
+                      time_limit=160)
 
 def run_config(cfg: TrainConfig, s: BenchSettings, rep: int = 0, steps: int | None = None) -> TrainConfig:
     """`cfg` as one run under `s`: throughput (`steps` optimizer steps, default `s.sequences`' worth; FLOPs counted in
@@ -312,14 +312,17 @@ GROW, GROW_MOST = 2, 8  # at each look, a racing comparison's runs grow 2x, to a
 def racer(configs: list, s: BenchSettings, cost, start: float, clock=time.perf_counter, grow=None):
     """`interleaved`'s `keep` for a race: the arms of the comparisons not yet settled, or none when the next round
     (each arm's last run time, `cost(name)`) would end after `s.time_limit` seconds from `start`; at a look, `grow`
-    gets the arms that race on (their runs lengthen)."""
+    gets the arms that race on (their runs lengthen), if the rounds to the next look still fit at `GROW` x the cost."""
     comps, looks = comparisons(configs), look_rounds(s.repeats, min(3, s.repeats))
     def keep(r: int, out: dict) -> set:
         v = race_verdicts([x for rs in out.values() for x in rs], comps, s.repeats, final=False)
         live = {x for c in comps if v.get(c['config'], {}).get('racing', True) for x in (c['a'], c['b'])}
-        if grow is not None and r + 1 in looks[:-1]: grow(live)
-        if s.time_limit is not None and clock() - start + sum(cost(a) or 0 for a in live) > s.time_limit: return set()
-        return live
+        left = math.inf if s.time_limit is None else s.time_limit - (clock() - start)
+        round_s = sum(cost(a) or 0 for a in live)
+        if grow is not None and r + 1 in looks[:-1]:  # a time limit that binds buys rounds, not longer runs
+            if GROW * round_s * (next(k for k in looks if k > r + 1) - r - 1) <= left: grow(live)
+            round_s = sum(cost(a) or 0 for a in live)
+        return set() if round_s > left else live
     return keep
 
 # %% ../nbs/12_bench.ipynb #313ed104
@@ -359,13 +362,13 @@ def bench_parser() -> argparse.ArgumentParser:
     p.add_argument('--task', default='poetry', help='poetry | pretrain | FILE.py:NAME | package.module:NAME')
     p.add_argument('--dataset', metavar='NAME_OR_FILE.ts', 
                    help='pretrain, finetune: a UCR/UEA set (see perf_opt_train)')
-    p.add_argument('--quick', action='store_true', help='small slice, 0.5 s runs, raced within 155 s: about 3 minutes')
+    p.add_argument('--quick', action='store_true', help='small slice, 0.5 s runs, raced within 160 s: about 3 minutes')
     p.add_argument('--out', default='bench_results', help='folder for the four result files (default: ./bench_results)')
     p.add_argument('--overwrite', action='store_true', help="replace an earlier bench's files in --out")
     p.add_argument('--only', help='comma-separated configuration or optimization names (baseline always runs)')
     p.add_argument('--repeats', type=int, help='most counted rounds; racing ends settled ones (default 12, quick 8)')
     p.add_argument('--time-limit', type=float, metavar='SECONDS',
-                   help="the whole bench's rounds: none starts that would end after it (default 900, quick 155)")
+                   help="the whole bench's rounds: none starts that would end after it (default 900, quick 160)")
     p.add_argument('--time-to-quality', type=float, metavar='TARGET',
                    help='also time each configuration to this validation metric')
     p.add_argument('--ttq-cap', type=float, metavar='SECONDS', help='cap on each time-to-quality run (default 600)')
