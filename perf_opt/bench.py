@@ -113,7 +113,8 @@ def run_config(cfg: TrainConfig, s: BenchSettings, rep: int = 0, steps: int | No
                            max_steps=steps, eval_every=max(1, round(s.eval_interval / cfg.batch_size)))
     steps = steps or max(1 + s.min_steps, math.ceil(s.sequences / cfg.batch_size))
     return cfg.updated(**common, max_steps=steps, eval_every=0, checkpoint_every=max(1, (steps - 1) // 2),
-                       count_flops=rep <= 0, seed=cfg.seed + max(rep, 0))  # a seed per round, paired across configs
+                       count_flops=rep <= 0, seed=cfg.seed + max(rep, 0),  # a seed per round, paired across configs
+                       batch_order='stratified')  # a few timed batches span the epoch's lengths
 
 # %% ../nbs/12_bench.ipynb #e484a09f
 def timed_steps(cfg: TrainConfig, s: BenchSettings, seq_per_s: float) -> int:
@@ -190,6 +191,7 @@ def _bf16_flags(flags: dict | None = None) -> str:
     have = [k for k in ('avx512_bf16', 'amx_bf16') if f.get(k)]
     return ', '.join(have) if have else 'no avx512_bf16 or amx_bf16' + (': avx2 only' if f.get('avx2') else '')
 
+# %% ../nbs/12_bench.ipynb #5e41a6dd
 def precision_line(device: str = 'cpu', peaks: dict | None = None, flags: dict | None = None) -> str:
     "The summary's line on what decides precision here: native bf16 or not and why, and the measured matmul peaks."
     if device.startswith('cuda'):

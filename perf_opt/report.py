@@ -122,6 +122,7 @@ def best_config(rows: list) -> dict:
               else top.get('vs_all_q1', 0) > 1)  # the rows of a bench before verdicts: its interquartile rule
     return top if all_row is None or clears else all_row
 
+# %% ../nbs/12b_report.ipynb #149da834
 def recommended_cfg(rows: list, configs: list) -> TrainConfig:
     "The `TrainConfig` of `best_config(rows)` among `configs`: what recommended_config.json holds."
     return {c.name: c.cfg for c in configs}[best_config(rows)['config']]
@@ -168,8 +169,8 @@ def noise_lines(rows: list) -> list[str]:
             f"Verdicts use a practical band of ±{band:.1%} (3%, or the A/A ratio's distance from 1 if larger)."]
 
 # %% ../nbs/12b_report.ipynb #05e97582
-OPTIMIZATION_FIELDS = ('batch_size', 'batching', 'max_tokens', 'length_warmup', 'accumulate', 'batch_ramp', 'lr',
-                       'lr_scaling', 'optimizer', 'weight_decay', 'scheduler', 'warmup_steps', 'max_grad_norm',
+OPTIMIZATION_FIELDS = ('batch_size', 'batching', 'max_tokens', 'length_warmup', 'batch_order', 'accumulate',
+                       'batch_ramp', 'lr', 'lr_scaling', 'optimizer', 'weight_decay', 'scheduler', 'warmup_steps', 'max_grad_norm',
                        'precision', 'rnn_precision')  # fields that change what the model learns from a sequence
 
 def quality_note(cfg: TrainConfig, device: str = 'cpu') -> str:

@@ -47,6 +47,7 @@ def make_sampler(cfg: TrainConfig, lengths, rank: int = 0, world_size: int = 1, 
         sampler = BucketingSampler(lengths, cfg.batch_size, mega_batches=mega, seed=cfg.seed, rank=rank,
                                    world_size=world_size)
     sampler.length_warmup = cfg.length_warmup  # a curriculum by length over the first epoch (07)
+    sampler.batch_order = cfg.batch_order  # shuffled, or stratified by length (07)
     return sampler
 
 # %% ../nbs/09e_trainer.ipynb #c96fbff5
