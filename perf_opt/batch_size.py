@@ -117,10 +117,12 @@ def doubles_batch(cfg: TrainConfig, b_simple: float | None, accumulate: int, wor
     doubled = 2 * accumulate * cfg.batch_size * world_size
     return b_simple is not None and 2 * accumulate <= cfg.ramp_max and b_simple >= doubled
 
+# %% ../nbs/09d_batch_size.ipynb #dc7df77c
 def noise_ramp_due(cfg: TrainConfig, ema: NoiseScale, accumulate: int, world_size: int = 1) -> bool:
     "Whether batch_ramp='noise' doubles the batch after this step: the rule, on a settled estimate."
     return ema.n >= NOISE_SETTLED and doubles_batch(cfg, ema.value, accumulate, world_size)
 
+# %% ../nbs/09d_batch_size.ipynb #7990169e
 def ramp_from_curve(cfg: TrainConfig, rows: list) -> list:
     "The [[step, accumulate], ...] the rule takes along logged B_simple (metrics rows with `step`, `noise_scale`)."
     k, taken = cfg.accumulate, []

@@ -14,7 +14,7 @@ from .core import EnvReport, env_report, package_version
 
 # %% auto #0
 __all__ = ['cache_dir', 'atomic_write', 'peak_rss_mib', 'PeakRSS', 'results_dir', 'git_commit', 'code_version', 'save_results',
-           'load_results', 'headline_table']
+           'load_results', 'measured_on', 'Reading', 'headline_table']
 
 # %% ../nbs/00a_files.ipynb #d31e8708
 def cache_dir(*parts) -> Path:
@@ -116,6 +116,7 @@ def git_commit(cwd=None) -> dict:
     if commit is None: return dict(commit=None, dirty=None)
     return dict(commit=commit, dirty=bool(git('status', '--porcelain', '--', 'perf_opt', 'nbs/*.ipynb')))
 
+# %% ../nbs/00a_files.ipynb #83616b25
 def code_version() -> dict:
     """The package's version and, for a git checkout of its source (an editable install), its commit: wherever the
     process runs."""
@@ -143,6 +144,19 @@ def load_results(name: str) -> dict:
         raise FileNotFoundError(f"{path}: no results yet; run the notebook's slow cells (nbdev_test --flags slow) to "
                                 f"produce them")
     return json.loads(path.read_text())
+
+# %% ../nbs/00a_files.ipynb #a09874b3
+def measured_on(doc: dict) -> str:
+    "'Measured on <machine>, <date>, commit <hash>': where and when the results document `doc` was measured."
+    commit = (doc.get('commit') or '?')[:10] + (' (uncommitted changes)' if doc.get('dirty') else '')
+    return f"Measured on {EnvReport(doc['env']).summary()}, {doc['created'][:10]}, commit {commit}"
+
+# %% ../nbs/00a_files.ipynb #0f26b446
+class Reading:
+    "Paragraphs of a measurement's reading, shown as Markdown: `say(text, ...)` adds one (its parts joined by spaces)."
+    def __init__(self, *paras): self.paras = list(paras)
+    def __call__(self, *parts): self.paras.append(' '.join(map(str, parts)))
+    def _repr_markdown_(self) -> str: return '\n\n'.join(self.paras)
 
 # %% ../nbs/00a_files.ipynb #8699c5a6
 def headline_table(names=None) -> str:

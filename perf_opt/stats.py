@@ -26,6 +26,7 @@ def _betacf(a: float, b: float, x: float) -> float:
         if abs(d * c - 1) < 1e-15: break
     return h
 
+# %% ../nbs/00b_stats.ipynb #c93f1d3e
 def betainc(a: float, b: float, x: float) -> float:
     "The regularized incomplete beta function I_x(a, b)."
     if x <= 0 or x >= 1: return float(x >= 1)
@@ -39,6 +40,7 @@ def t_cdf(t: float, df: float) -> float:
     tail = 0.5 * betainc(df / 2, 0.5, df / (df + t * t))
     return 1 - tail if t > 0 else tail
 
+# %% ../nbs/00b_stats.ipynb #86a5f43a
 @functools.lru_cache(maxsize=4096)
 def t_quantile(p: float, df: float) -> float:
     "The `p`-quantile of Student's t with `df` degrees of freedom (bisection on `t_cdf`)."
@@ -119,6 +121,7 @@ def wrong(v: str, effect: float, band: float = PRACTICAL) -> bool:
     return (v == 'pays' and effect <= 1) or (v == 'costs' and effect >= 1) or \
            (v == 'equivalent' and not 1 / (1 + band) <= effect <= 1 + band)
 
+# %% ../nbs/00b_stats.ipynb #db27abbd
 def race_errors(effect: float, noise: float, most: int = 10, trials: int = 2000, seed: int = 0) -> dict:
     "Simulated races of up to `most` rounds: shares of wrong and of settled verdicts, and the mean rounds run."
     rng, looks, bad, settled, used = np.random.default_rng(seed), look_rounds(most), 0, 0, []

@@ -81,6 +81,7 @@ def class_order(labels) -> list:
     try: return sorted(names, key=float)
     except ValueError: return names
 
+# %% ../nbs/11a_ucr.ipynb #a0ab2d01
 def class_index(y_train, y_test, name: str) -> tuple:
     "(classes, train labels as indices, test labels as indices); a test class never seen in training is an error."
     classes = class_order(y_train); at = {c: i for i, c in enumerate(classes)}
