@@ -83,7 +83,7 @@ class BenchSettings:
     min_steps: int = 8              # optimizer steps a run times at least, after its first (which is not timed)
     repeats: int = 12               # the most counted rounds; racing stops settled comparisons sooner
     warmup: int = 0                 # rounds before them that do not count (each run's first step never does)
-    time_limit: float | None = 720  # seconds for the whole bench's rounds: no round starts that would end after it
+    time_limit: float | None = 600  # seconds for the whole bench's rounds: no round starts that would end after it
     eval_sequences: int = 256
     target: float | None = None     # validation-metric target: measure the time to reach it (fixed rounds, no racing)
     eval_interval: int = 8192       # sequences between evaluations in time-to-quality runs
@@ -388,7 +388,7 @@ def bench_parser() -> argparse.ArgumentParser:
     p.add_argument('--only', help='comma-separated configuration or optimization names (baseline always runs)')
     p.add_argument('--repeats', type=int, help='most counted rounds; racing ends settled ones (default 12, quick 8)')
     p.add_argument('--time-limit', type=float, metavar='SECONDS',
-                   help="the whole bench's rounds: none starts that would end after it (default 720, quick 160)")
+                   help="the whole bench's rounds: none starts that would end after it (default 600, quick 160)")
     p.add_argument('--time-to-quality', type=float, metavar='TARGET',
                    help='also time each configuration to this validation metric')
     p.add_argument('--ttq-cap', type=float, metavar='SECONDS', help='cap on each time-to-quality run (default 600)')
