@@ -285,7 +285,7 @@ def could_settle(iv: dict, band: float, level: float, most: int, hope: float = H
     (three rounds estimate an effect too roughly to give up on it at the point estimate)."""
     if iv['n'] < 2 or not math.isfinite(iv['log_sd']): return True
     c, half = math.log(iv['ratio']), t_quantile((1 + hope) / 2, iv['n'] - 1) * iv['log_sd'] / math.sqrt(iv['n'])
-    effects = [c - half, c + half] + ([0.0] if abs(c) <= half else [])  # its edges, and none if it holds none
+    effects = [c - half, c + half] + ([0.0] if abs(c) <= half else [])  # its edges; no effect, if it holds 1
     need = [rounds_to_settle(iv | dict(ratio=math.exp(x)), band, level) for x in effects]
     return any(k is not None and k <= most for k in need)
 
