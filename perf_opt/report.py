@@ -169,9 +169,10 @@ def noise_lines(rows: list) -> list[str]:
             f"Verdicts use a practical band of ±{band:.1%} (3%, or the A/A ratio's distance from 1 if larger)."]
 
 # %% ../nbs/12b_report.ipynb #05e97582
+# the fields that change what the model learns from a sequence
 OPTIMIZATION_FIELDS = ('batch_size', 'batching', 'max_tokens', 'length_warmup', 'batch_order', 'accumulate',
-                       'batch_ramp', 'lr', 'lr_scaling', 'optimizer', 'weight_decay', 'scheduler', 'warmup_steps', 'max_grad_norm',
-                       'precision', 'rnn_precision')  # fields that change what the model learns from a sequence
+                       'batch_ramp', 'lr', 'lr_scaling', 'optimizer', 'weight_decay', 'scheduler', 'warmup_steps',
+                       'max_grad_norm', 'precision', 'rnn_precision')
 
 def quality_note(cfg: TrainConfig, device: str = 'cpu') -> str:
     "What the recommended `cfg` costs in quality: nothing it changes touches the optimization, or what does."
