@@ -66,6 +66,7 @@ class TrainConfig(DataConfig):
     weight_decay: float = 0.0         # the optimizer's weight decay
     scheduler: str | None = None      # one of SCHEDULERS: warmup_cosine, linear, wsd, ... (05); None: constant
     warmup_steps: int = 0             # capped at a tenth of max_steps
+    decay_share: float = 0.2          # wsd: the last share of the schedule, spent decaying        (05)
     max_steps: int = 1000             # optimizer steps
     time_budget: float | None = None  # seconds of wall time, from the first data access
     schedule_by: str | None = None    # steps | budget (None: the budget when there is one)         (05)
@@ -103,6 +104,7 @@ def _one_of(choices): return (lambda v: v in choices), 'one of ' + ', '.join(map
 _BOOL = ((lambda v: isinstance(v, bool)), 'true or false')
 _OPT_BOOL = ((lambda v: v is None or isinstance(v, bool)), 'None, true or false')
 _SHARE = ((lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 1), 'a number in [0, 1]')
+_SHARE_OPEN = ((lambda v: _SHARE[0](v) and v > 0), 'a number in (0, 1]')
 def _ramp_ok(v) -> bool:
     whole = lambda x: isinstance(x, int) and not isinstance(x, bool)
     pair = lambda p: isinstance(p, list) and len(p) == 2 and all(map(whole, p))
@@ -122,7 +124,7 @@ _RULES = dict(
     noise_scale=_BOOL, batch_ramp=_RAMP, lr_scaling=_one_of(LR_SCALINGS), ramp_max=_int(1),
     max_grad_norm=_num(0, none=True, strict=True), compile=_BOOL, grad_checkpointing=_BOOL,
     threads=_int(1, none=True), optimizer=_one_of(OPTIMIZERS), lr=_num(0, strict=True), weight_decay=_num(0),
-    scheduler=_one_of(SCHEDULERS), warmup_steps=_int(0), max_steps=_int(1),
+    scheduler=_one_of(SCHEDULERS), warmup_steps=_int(0), decay_share=_SHARE_OPEN, max_steps=_int(1),
     time_budget=_num(0, none=True, strict=True), schedule_by=_one_of((None,) + SCHEDULE_CLOCKS),
     max_eval_share=_SHARE, log_every=_int(1), eval_every=_int(0), eval_sequences=_int(1),
     checkpoint_every=_int(0), async_checkpoint=_BOOL, keep_last=_int(1), patience=_int(1, none=True),

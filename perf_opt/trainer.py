@@ -80,7 +80,7 @@ def _step_schedule(optimizer, cfg: TrainConfig):
     n, warm = cfg.max_steps, min(cfg.warmup_steps, cfg.max_steps // 10)
     if cfg.scheduler == 'warmup_cosine': return WarmupCosineAnnealingLR(optimizer, warm, n, eta_min=cfg.lr * 0.01)
     if cfg.scheduler == 'linear': return PolynomialDecayLR(optimizer, n, power=1.0, warmup_steps=warm)  # to zero
-    if cfg.scheduler == 'wsd': return WarmupStableDecayLR(optimizer, n, warmup_steps=warm)  # decay: the last 20%
+    if cfg.scheduler == 'wsd': return WarmupStableDecayLR(optimizer, n, cfg.decay_share, warmup_steps=warm)
     if cfg.scheduler == 'polynomial':
         return PolynomialDecayLR(optimizer, n, power=2.0, end_lr=cfg.lr * 0.01, warmup_steps=warm)
     if cfg.scheduler == 'cosine_restarts':
