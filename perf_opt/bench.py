@@ -6,8 +6,9 @@
 __all__ = ['AA', 'QUICK', 'PHASES', 'PHASE_MS', 'SD_FLOOR', 'LARGE', 'HOPE', 'GROW', 'GROW_MOST', 'RESULT_FILES', 'BenchConfig',
            'on_device', 'configurations', 'unmeasured', 'BenchSettings', 'run_config', 'timed_steps', 'precision_name',
            'matmul_peaks', 'flop_rate', 'native_bf16', 'as_run', 'machine_plan', 'precision_line', 'measure_run',
-           'comparisons', 'run_rate', 'paired', 'paired_weights', 'could_settle', 'race_verdicts', 'racer',
-           'run_ablation', 'bench_parser', 'bench_settings', 'bench_device', 'writable_folder', 'plan_ablation']
+           'comparisons', 'run_rate', 'paired', 'paired_weights', 'could_settle', 'race_verdicts', 'growth_needed',
+           'racer', 'run_ablation', 'bench_parser', 'bench_settings', 'bench_device', 'writable_folder',
+           'plan_ablation']
 
 # %% ../nbs/12_bench.ipynb #8e1b2e2b
 import argparse, math, shutil, tempfile, time
@@ -321,24 +322,50 @@ def race_verdicts(records: list, comps: list, most: int, final: bool = True) -> 
                                          racing=v == 'not settled' and not hopeless)
     return out
 
-# %% ../nbs/12_bench.ipynb #bc169ad6
-GROW, GROW_MOST = 2, 8  # at each look, a racing comparison's runs grow 2x, to at most 8x their first length
+# %% ../nbs/12_bench.ipynb #6ea632b0
+GROW, GROW_MOST = 2, 8  # at a look, a racing comparison's runs grow 2x, or by the power of 2 it needs, to at most 8x
 
+def growth_needed(iv: dict, most: int, top: int = GROW_MOST) -> int | None:
+    """The least growth of a racing comparison's runs (a power of `GROW` up to `top`) at which it would settle within
+    `most` rounds, its per-round spread shrinking as 1/sqrt(run length) in the rounds left (1: it would as it runs;
+    None: not even at `top`). `iv`: its interval so far, with its `band` and look `level`."""
+    n, left = iv['n'], most - iv['n']
+    if n < 2 or left <= 0 or not math.isfinite(iv['log_sd']): return 1
+    g = 1
+    while g <= top:
+        sd = iv['log_sd'] / math.sqrt((n + left * g) / most)  # rounds weigh by length: the precision they add
+        k = rounds_to_settle(iv | dict(log_sd=sd), iv['band'], iv['level'], most)
+        if k is not None and k <= most: return g
+        g *= GROW
+    return None
+
+# %% ../nbs/12_bench.ipynb #bc169ad6
 def racer(configs: list, s: BenchSettings, cost, start: float, clock=time.perf_counter, grow=None):
     """`interleaved`'s `keep` for a race: the arms of the comparisons not yet settled, nearest to settling first, as
     many as the next round (each arm's last run time, `cost(name)`) can run and end within `s.time_limit` seconds from
-    `start`; at a look, `grow` gets the arms that race on (their runs lengthen), if the rounds to the next look still
-    fit at `GROW` x the cost."""
+    `start`; at a look, `grow` gets {arm: factor} for the arms that race on: `GROW` if the rounds to the next look still
+    fit at that cost, more where a comparison needs it (`growth_needed`) and the race's rounds left fit."""
     comps, looks = comparisons(configs), look_rounds(s.repeats, min(3, s.repeats))
     costs = lambda arms: sum(cost(a) or 0 for a in arms)
+    def growth(racing, v, live, left, done) -> dict:
+        "Each live arm's growth: `GROW` when the rounds to the next look fit so, more by need while the race fits."
+        to_look = next(k for k in looks if k > done) - done  # a time limit that binds buys rounds, not longer runs
+        f = dict.fromkeys(live, GROW if GROW * costs(live) * to_look <= left else 1)
+        paid = {}
+        for c in racing:  # nearest to settling first
+            need = growth_needed(v[c['config']], s.repeats) or 1 if c['config'] in v else 1
+            trial = paid | {x: max(f[x], need, paid.get(x, 1)) for x in (c['a'], c['b'])}
+            if (s.repeats - done) * sum((cost(x) or 0) * k for x, k in trial.items()) > left:
+                trial = paid | {x: max(f[x], paid.get(x, 1)) for x in (c['a'], c['b'])}
+            paid = trial
+        return {x: k for x, k in paid.items() if k > 1}
     def keep(r: int, out: dict) -> set:
         v = race_verdicts([x for rs in out.values() for x in rs], comps, s.repeats, final=False)
         racing = sorted((c for c in comps if v.get(c['config'], {}).get('racing', True)),
                         key=lambda c: v.get(c['config'], {}).get('settle_rounds') or math.inf)
         live, left = {x for c in racing for x in (c['a'], c['b'])}, math.inf
         if s.time_limit is not None: left = s.time_limit - (clock() - start)
-        if grow is not None and r + 1 in looks[:-1]:  # a time limit that binds buys rounds, not longer runs
-            if GROW * costs(live) * (next(k for k in looks if k > r + 1) - r - 1) <= left: grow(live)
+        if grow is not None and r + 1 in looks[:-1] and (f := growth(racing, v, live, left, r + 1)): grow(f)
         chosen = set()
         for c in racing:  # where the whole round does not fit, the comparisons nearest to settling go first
             if costs(chosen | {c['a'], c['b']}) <= left: chosen |= {c['a'], c['b']}
@@ -365,9 +392,9 @@ def run_ablation(task, configs: list, s: BenchSettings, device: str = 'cpu', pro
                     steps[bc.name] = max(steps.get(bc.name, 0), timed_steps(bc.cfg, s, rec['seq_per_s']))
                 return rec | dict(round=r, flops_per_seq=rec['flops_per_seq'] or flops.get(bc.name))
             return run
-        def grow(names):
-            for n in names & timed.keys():  # 2x the timed steps, at most GROW_MOST x the first run's; its cost too
-                now = timed[n][-1]; new = min(GROW * now, GROW_MOST * timed[n][0])
+        def grow(factors):
+            for n in factors.keys() & timed.keys():  # f x the timed steps, at most GROW_MOST x the first run's; its cost
+                now = timed[n][-1]; new = min(factors[n] * now, GROW_MOST * timed[n][0])
                 steps[n], cost[n] = 1 + new, cost[n] * new / now
         def note(name, r): bar.set_postfix_str(f"round {r + 1}/{s.repeats} {name}" if r >= 0 else f"warm-up {name}")
         keep = None if s.target is not None else racer(configs, s, cost.get, start, grow=grow)
