@@ -323,51 +323,56 @@ def race_verdicts(records: list, comps: list, most: int, final: bool = True) -> 
     return out
 
 # %% ../nbs/12_bench.ipynb #6ea632b0
-GROW, GROW_MOST = 2, 8  # at a look, a racing comparison's runs grow 2x, or by the power of 2 it needs, to at most 8x
+GROW, GROW_MOST = 2, 8  # at a look, a racing comparison's runs grow by the power of 2 it needs, to at most 8x
 
-def growth_needed(iv: dict, most: int, top: int = GROW_MOST) -> int | None:
+def growth_needed(iv: dict, most: int, top: int = GROW_MOST, hope: float = HOPE) -> int | None:
     """The least growth of a racing comparison's runs (a power of `GROW` up to `top`) at which it would settle within
-    `most` rounds, its per-round spread shrinking as 1/sqrt(run length) in the rounds left (1: it would as it runs;
-    None: not even at `top`). `iv`: its interval so far, with its `band` and look `level`."""
+    `most` rounds at the edge of its central `hope` interval nearest to no effect, its per-round spread shrinking as
+    1/sqrt(run length) in the rounds left (1: it would as it runs; None: not even at `top`). `iv`: its interval so far,
+    with its `band` and look `level`."""
     n, left = iv['n'], most - iv['n']
     if n < 2 or left <= 0 or not math.isfinite(iv['log_sd']): return 1
+    c = math.log(iv['ratio']); c = math.copysign(max(abs(c) - t_quantile((1 + hope) / 2, n - 1) * iv['log_sd']
+                                                     / math.sqrt(n), 0.0), c)  # three rounds overstate an effect
     g = 1
     while g <= top:
         sd = iv['log_sd'] / math.sqrt((n + left * g) / most)  # rounds weigh by length: the precision they add
-        k = rounds_to_settle(iv | dict(log_sd=sd), iv['band'], iv['level'], most)
+        k = rounds_to_settle(iv | dict(ratio=math.exp(c), log_sd=sd), iv['band'], iv['level'], most)
         if k is not None and k <= most: return g
         g *= GROW
     return None
 
 # %% ../nbs/12_bench.ipynb #bc169ad6
 def racer(configs: list, s: BenchSettings, cost, start: float, clock=time.perf_counter, grow=None):
-    """`interleaved`'s `keep` for a race: the arms of the comparisons not yet settled, nearest to settling first, as
-    many as the next round (each arm's last run time, `cost(name)`) can run and end within `s.time_limit` seconds from
-    `start`; at a look, `grow` gets {arm: factor} for the arms that race on: `GROW` if the rounds to the next look still
-    fit at that cost, more where a comparison needs it (`growth_needed`) and the race's rounds left fit."""
+    """`interleaved`'s `keep` for a race: the arms of the comparisons not yet settled, largest effect first, as many as
+    the next round (each arm's last run time, `cost(name)`) can run and end within
+    `s.time_limit` seconds from `start`; at a look, `grow` gets {arm: factor} for the comparisons in that order that
+    need longer runs to settle in the race (`growth_needed`), as long as the time left holds them."""
     comps, looks = comparisons(configs), look_rounds(s.repeats, min(3, s.repeats))
     costs = lambda arms: sum(cost(a) or 0 for a in arms)
-    def growth(racing, v, live, left, done) -> dict:
-        "Each live arm's growth: `GROW` when the rounds to the next look fit so, more by need while the race fits."
-        to_look = next(k for k in looks if k > done) - done  # a time limit that binds buys rounds, not longer runs
-        f = dict.fromkeys(live, GROW if GROW * costs(live) * to_look <= left else 1)
-        paid = {}
-        for c in racing:  # nearest to settling first
-            need = growth_needed(v[c['config']], s.repeats) or 1 if c['config'] in v else 1
-            trial = paid | {x: max(f[x], need, paid.get(x, 1)) for x in (c['a'], c['b'])}
-            if (s.repeats - done) * sum((cost(x) or 0) * k for x, k in trial.items()) > left:
-                trial = paid | {x: max(f[x], paid.get(x, 1)) for x in (c['a'], c['b'])}
-            paid = trial
-        return {x: k for x, k in paid.items() if k > 1}
+    def growth(racing, v, left, done) -> dict:
+        """Each racing arm's growth by need, in racing order, while the time fits: each arm's cost at its growth for the
+        rounds its comparisons are expected to run (to settling or the next look; to the end if they grow)."""
+        most, to_look, factor, rounds = s.repeats - done, next(k for k in looks if k > done) - done, {}, {}
+        for c in racing:
+            iv = v.get(c['config'], {}); need = (growth_needed(iv, s.repeats) or 1) if iv else 1
+            settle = iv.get('settle_rounds')
+            for g in [need >> k for k in range(need.bit_length())]:  # what it needs, else the most that fits
+                runs = most if g > 1 or settle is None else min(most, max(settle - done, to_look))
+                f = factor | {x: max(g, factor.get(x, 1)) for x in (c['a'], c['b'])}
+                n = rounds | {x: max(runs, rounds.get(x, 0)) for x in (c['a'], c['b'])}
+                if g == 1 or sum((cost(x) or 0) * f[x] * n[x] for x in f) <= left: break
+            factor, rounds = f, n
+        return {x: k for x, k in factor.items() if k > 1}
     def keep(r: int, out: dict) -> set:
         v = race_verdicts([x for rs in out.values() for x in rs], comps, s.repeats, final=False)
-        racing = sorted((c for c in comps if v.get(c['config'], {}).get('racing', True)),
-                        key=lambda c: v.get(c['config'], {}).get('settle_rounds') or math.inf)
-        live, left = {x for c in racing for x in (c['a'], c['b'])}, math.inf
-        if s.time_limit is not None: left = s.time_limit - (clock() - start)
-        if grow is not None and r + 1 in looks[:-1] and (f := growth(racing, v, live, left, r + 1)): grow(f)
+        at = lambda c: v.get(c['config'], {})
+        effect = lambda c: abs(math.log(at(c).get('ratio', 1)))
+        racing = sorted((c for c in comps if at(c).get('racing', True)), key=effect, reverse=True)
+        left = math.inf if s.time_limit is None else s.time_limit - (clock() - start)
+        if grow is not None and r + 1 in looks[:-1] and (f := growth(racing, v, left, r + 1)): grow(f)
         chosen = set()
-        for c in racing:  # where the whole round does not fit, the comparisons nearest to settling go first
+        for c in racing:  # where the whole round does not fit, the first in that order go first
             if costs(chosen | {c['a'], c['b']}) <= left: chosen |= {c['a'], c['b']}
         return chosen
     return keep
@@ -393,7 +398,7 @@ def run_ablation(task, configs: list, s: BenchSettings, device: str = 'cpu', pro
                 return rec | dict(round=r, flops_per_seq=rec['flops_per_seq'] or flops.get(bc.name))
             return run
         def grow(factors):
-            for n in factors.keys() & timed.keys():  # f x the timed steps, at most GROW_MOST x the first run's; its cost
+            for n in factors.keys() & timed.keys():  # f x its timed steps, at most GROW_MOST x the first run's
                 now = timed[n][-1]; new = min(factors[n] * now, GROW_MOST * timed[n][0])
                 steps[n], cost[n] = 1 + new, cost[n] * new / now
         def note(name, r): bar.set_postfix_str(f"round {r + 1}/{s.repeats} {name}" if r >= 0 else f"warm-up {name}")
