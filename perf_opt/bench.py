@@ -345,9 +345,9 @@ def growth_needed(iv: dict, most: int, top: int = GROW_MOST, hope: float = HOPE)
 # %% ../nbs/12_bench.ipynb #bc169ad6
 def racer(configs: list, s: BenchSettings, cost, start: float, clock=time.perf_counter, grow=None):
     """`interleaved`'s `keep` for a race: the arms of the comparisons not yet settled, largest effect first, as many as
-    the next round (each arm's last run time, `cost(name)`) can run and end within
-    `s.time_limit` seconds from `start`; at a look, `grow` gets {arm: factor} for the comparisons in that order that
-    need longer runs to settle in the race (`growth_needed`), as long as the time left holds them."""
+    the next round (each arm's last run time, `cost(name)`) can run and end within `s.time_limit` seconds from `start`;
+    at a look, `grow` gets {arm: factor} for the comparisons in that order that need longer runs to settle in the race
+    (`growth_needed`), as long as the time left holds them."""
     comps, looks = comparisons(configs), look_rounds(s.repeats, min(3, s.repeats))
     costs = lambda arms: sum(cost(a) or 0 for a in arms)
     def growth(racing, v, left, done) -> dict:
