@@ -166,7 +166,7 @@ def noise_lines(rows: list) -> list[str]:
     noise = f"±{spread:.1%}" if spread is not None else 'not measured (one round)'
     return [f"Noise on this machine during this run: {noise} (95%, one round's baseline/baseline ratio); the "
             f"A/A control reads **{aa['verdict'].replace('_', ' ')}** ({_effect(aa)}, {aa['rounds']} rounds). "
-            f"Verdicts use a practical band of ±{band:.1%} (3%, or the A/A ratio's distance from 1 if larger)."]
+            f"Verdicts use a practical band of ±{band:.1%} (3%, or the A/A interval's distance from 1 if larger)."]
 
 # %% ../nbs/12b_report.ipynb #05e97582
 # the fields that change what the model learns from a sequence

@@ -85,9 +85,10 @@ def verdict(lo: float, hi: float, band: float = PRACTICAL) -> str:
 
 # %% ../nbs/00b_stats.ipynb #be1667e2
 def noise_band(aa: dict | None, floor: float = PRACTICAL) -> float:
-    "The practical band of this run: `floor`, or the A/A comparison's distance from 1 (as a share) when larger."
-    if not aa or not math.isfinite(aa.get('ratio', math.nan)): return floor
-    return max(floor, math.exp(abs(math.log(aa['ratio']))) - 1)
+    "The practical band of this run: `floor`, or the A/A interval's distance from 1 (as a share) when larger."
+    if not aa or not math.isfinite(aa.get('lo', math.nan)) or not math.isfinite(aa.get('hi', math.nan)): return floor
+    off = aa['lo'] if aa['lo'] > 1 else 1 / aa['hi'] if aa['hi'] < 1 else 1.0  # the edge nearer 1; 1 if it holds 1
+    return max(floor, off - 1)
 
 def aa_spread(aa: dict | None) -> float | None:
     "The 95% range of one round's A/A ratio, as a share: how far two identical runs land apart on this machine now."
