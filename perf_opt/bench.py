@@ -351,11 +351,12 @@ def racer(configs: list, s: BenchSettings, cost, start: float, clock=time.perf_c
     comps, looks = comparisons(configs), look_rounds(s.repeats, min(3, s.repeats))
     costs = lambda arms: sum(cost(a) or 0 for a in arms)
     def growth(racing, v, left, done) -> dict:
-        """Each racing arm's growth by need, in racing order, while the time fits: each arm's cost at its growth for the
-        rounds its comparisons are expected to run (to settling or the next look; to the end if they grow)."""
+        """Each racing arm's growth by need (`GROW_MOST` where not even that would settle it: its best chance), in
+        racing order, while the time fits: each arm's cost at its growth for the rounds its comparisons are expected to
+        run (to settling or the next look; to the end if they grow)."""
         most, to_look, factor, rounds = s.repeats - done, next(k for k in looks if k > done) - done, {}, {}
         for c in racing:
-            iv = v.get(c['config'], {}); need = (growth_needed(iv, s.repeats) or 1) if iv else 1
+            iv = v.get(c['config'], {}); need = (growth_needed(iv, s.repeats) or GROW_MOST) if iv else 1
             settle = iv.get('settle_rounds')
             for g in [need >> k for k in range(need.bit_length())]:  # what it needs, else the most that fits
                 runs = most if g > 1 or settle is None else min(most, max(settle - done, to_look))
