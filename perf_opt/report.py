@@ -255,7 +255,8 @@ def _how_measured(rows: list, s: BenchSettings, ttq: bool, wall_s: float | None)
 def _table_row(r: dict, ttq: bool, quality: list, flops: bool) -> str:
     "One configuration's line of the summary table."
     p, v = r['ms_per_1k_seq'], r.get('verdict')
-    effect = (f"{r['compared']} | {_effect(r)} | **{v.replace('_', ' ')}** | {r['rounds']}" if v else '— | — | — | —')
+    effect = (f"{r['compared']} | {_effect(r)} | **{v.replace('_', ' ')}** | {r['rounds']}" if v
+              else '— | — | — | —')
     ci = (f", {r['ttq_speedup']:.2f}x [{r['ttq_speedup_lo']:.2f}, {r['ttq_speedup_hi']:.2f}]"
           if 'ttq_speedup' in r else '')
     reached = ttq and r.get('time_to_quality_s') is not None
