@@ -5,8 +5,8 @@
 # %% auto #0
 __all__ = ['BATCHING', 'BATCH_ORDERS', 'PRECISIONS', 'LR_SCALINGS', 'RNN_PRECISIONS', 'OPTIMIZERS', 'SCHEDULERS',
            'STEP_SCHEDULES', 'SCHEDULE_CLOCKS', 'NEEDS', 'OPTIMIZATIONS', 'PRESETS', 'DataConfig', 'TrainConfig',
-           'follows_budget', 'read_config_fields', 'Optimization', 'merged_changes', 'preset', 'apply_sets',
-           'train_parser', 'config_from_args', 'task_arg']
+           'follows_budget', 'read_config_fields', 'Optimization', 'merged_changes', 'preset', 'set_changes',
+           'apply_sets', 'train_parser', 'config_from_args', 'task_arg']
 
 # %% ../nbs/09a_config.ipynb #e7bd2a9c
 import argparse, difflib, json, os
@@ -292,9 +292,10 @@ def _parse_value(text: str):
     try: return json.loads(text)
     except json.JSONDecodeError: return text
 
-def apply_sets(cfg: TrainConfig, sets: list) -> TrainConfig:
-    "`cfg` with each `field=value` of `sets` applied (`model.key=value` sets one model option)."
-    changes, model, known = {}, dict(cfg.model), [f.name for f in fields(TrainConfig)]
+def set_changes(model: dict, sets: list) -> dict:
+    "The fields each `field=value` of `sets` changes (`model.key=value` changes one option of `model`)."
+    changes, options, known = {}, model, [f.name for f in fields(TrainConfig)]
+    model = dict(options)
     for s in sets or []:
         name, eq, value = s.partition('=')
         if not eq or not name: raise ConfigError(f"--set {s!r}: expected field=value, e.g. --set batch_size=128")
@@ -308,7 +309,11 @@ def apply_sets(cfg: TrainConfig, sets: list) -> TrainConfig:
                 raise ConfigError(f"--set {s}: expected a JSON object of model options, e.g. model={{\"hidden\": 64}}")
             model = dict(options)
         else: changes[name] = _parse_value(value)
-    return cfg.updated(**changes, **({'model': model} if model != cfg.model else {}))
+    return changes | ({'model': model} if model != options else {})
+
+def apply_sets(cfg: TrainConfig, sets: list) -> TrainConfig:
+    "`cfg` with each `field=value` of `sets` applied (`model.key=value` sets one model option)."
+    return cfg.updated(**set_changes(cfg.model, sets))
 
 # %% ../nbs/09a_config.ipynb #e9ca7fe4
 def train_parser() -> argparse.ArgumentParser:
@@ -340,15 +345,18 @@ def train_parser() -> argparse.ArgumentParser:
 
 # %% ../nbs/09a_config.ipynb #001ec922
 def config_from_args(args) -> TrainConfig:
-    "The TrainConfig the command line describes: preset, then the fields --config names, then --set, then the flags."
-    cfg = preset(args.preset)
-    if args.config: cfg = TrainConfig.from_dict(asdict(cfg) | read_config_fields(args.config), source=args.config)
-    cfg = apply_sets(cfg, args.set)
+    """The TrainConfig the command line describes: preset, then the fields --config names, then --set, then the flags,
+    checked once at the end (a field may need one given later, as `schedule_by=budget` needs `--time-budget`)."""
+    fields_ = asdict(preset(args.preset)) | (read_config_fields(args.config) if args.config else {})
+    fields_ |= set_changes(m if isinstance(m := fields_.get('model'), dict) else {}, args.set)
     flags = dict(max_steps=args.max_steps, time_budget=args.time_budget, n_lines=args.n_lines,
                  checkpoint_every=args.checkpoint_every,
                  seed=args.seed, tensorboard=args.tensorboard or None,
                  device=None if args.device is None else check_device(args.device))
-    return cfg.updated(**{k: v for k, v in flags.items() if v is not None})
+    try: return TrainConfig.from_dict(fields_ | {k: v for k, v in flags.items() if v is not None})
+    except ConfigError:  # a file whose own fields are wrong is named
+        if args.config: TrainConfig.from_dict(asdict(preset(args.preset)) | read_config_fields(args.config), args.config)
+        raise
 
 def task_arg(args) -> str:
     "The task a `train_parser` command line names, positionally or by --task (one of them, or both alike)."
