@@ -294,8 +294,8 @@ def _parse_value(text: str):
 
 def set_changes(model: dict, sets: list) -> dict:
     "The fields each `field=value` of `sets` changes (`model.key=value` changes one option of `model`)."
-    changes, options, known = {}, model, [f.name for f in fields(TrainConfig)]
-    model = dict(options)
+    changes, before, known = {}, model, [f.name for f in fields(TrainConfig)]
+    model = dict(before)
     for s in sets or []:
         name, eq, value = s.partition('=')
         if not eq or not name: raise ConfigError(f"--set {s!r}: expected field=value, e.g. --set batch_size=128")
@@ -309,7 +309,7 @@ def set_changes(model: dict, sets: list) -> dict:
                 raise ConfigError(f"--set {s}: expected a JSON object of model options, e.g. model={{\"hidden\": 64}}")
             model = dict(options)
         else: changes[name] = _parse_value(value)
-    return changes | ({'model': model} if model != options else {})
+    return changes | ({'model': model} if model != before else {})
 
 def apply_sets(cfg: TrainConfig, sets: list) -> TrainConfig:
     "`cfg` with each `field=value` of `sets` applied (`model.key=value` sets one model option)."

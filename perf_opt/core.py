@@ -10,13 +10,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from importlib import metadata
 import numpy as np
+import psutil
 import torch
 from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['CPU_FLAGS', 'KEY_PACKAGES', 'cpu_flags', 'package_version', 'EnvReport', 'env_report', 'seed_everything', 'as_device',
-           'synchronize', 'Timer', 'Stats', 'benchmark', 'Comparison', 'interleaved', 'paired_ratios', 'compare',
-           'StepBreakdown', 'perf_opt_env', 'ConfigError', 'OneLineParser', 'check_device']
+           'synchronize', 'Timer', 'Stats', 'benchmark', 'Comparison', 'interleaved', 'paired_ratios', 'OthersCPU',
+           'compare', 'StepBreakdown', 'perf_opt_env', 'ConfigError', 'OneLineParser', 'check_device']
 
 # %% ../nbs/00_core.ipynb #287d834a
 CPU_FLAGS = ('fma', 'avx2', 'avx512f', 'avx512_bf16', 'amx_tile', 'amx_bf16', 'amx_int8')
@@ -224,6 +225,30 @@ def paired_ratios(a: list, b: list) -> dict:
     ratios = np.asarray(a, float) / np.asarray(b, float)
     q1, med, q3 = np.percentile(ratios, [25, 50, 75]) if len(ratios) else (np.nan,) * 3
     return dict(ratio=float(med), q1=float(q1), q3=float(q3), n=len(ratios))
+
+# %% ../nbs/00_core.ipynb #90b8eb73
+def _machine_busy_s() -> float:
+    "CPU seconds every core of this machine has spent busy since boot (guest time is inside user time; steal counts)."
+    t = psutil.cpu_times()._asdict()
+    return sum(v for k, v in t.items() if k not in ('idle', 'iowait', 'guest', 'guest_nice'))
+
+def _own_cpu_s(proc=None) -> float:
+    "CPU seconds of `proc` (default: this process), its finished children and its live descendants."
+    proc = proc or psutil.Process(); t = proc.cpu_times()
+    total = t.user + t.system + t.children_user + t.children_system
+    for child in proc.children(recursive=True):
+        with contextlib.suppress(psutil.Error): c = child.cpu_times(); total += c.user + c.system
+    return total
+
+class OthersCPU:
+    "Context manager: `cores`, the CPU other processes used while the block ran, in cores' worth (0: a quiet machine)."
+    def __init__(self, busy=_machine_busy_s, own=_own_cpu_s, clock=time.perf_counter):
+        self.busy, self.own, self.clock, self.cores = busy, own, clock, None
+    def __enter__(self):
+        self._start = (self.clock(), self.busy(), self.own()); return self
+    def __exit__(self, *exc):
+        t0, b0, o0 = self._start; wall = self.clock() - t0
+        self.cores = max((self.busy() - b0) - (self.own() - o0), 0.0) / wall if wall > 0 else 0.0
 
 # %% ../nbs/00_core.ipynb #1bb839cb
 def compare(baseline, candidate, warmup: int = 2, reps: int = 10, device='cpu',

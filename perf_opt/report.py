@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['CSV_COLUMNS', 'OPTIMIZATION_FIELDS', 'KIND_COLORS', 'summarize', 'write_results_csv', 'best_config',
-           'recommended_cfg', 'agreement', 'noise_lines', 'quality_note', 'recommendation', 'summary_markdown',
-           'plot_comparison', 'noise_schedule', 'schedule_lines', 'write_outputs']
+           'recommended_cfg', 'agreement', 'noise_lines', 'busy_line', 'quality_note', 'recommendation',
+           'summary_markdown', 'plot_comparison', 'noise_schedule', 'schedule_lines', 'write_outputs']
 
 # %% ../nbs/12b_report.ipynb #c3e7e827
 import csv, json, math, tempfile
@@ -18,8 +18,9 @@ from .stats import PRACTICAL, aa_spread, equivalence, look_level, look_rounds, r
 from .config import TrainConfig
 from .batch_size import ramp_from_curve
 from .trainer import fit
-from .bench import (PHASES, PHASE_MS, BenchSettings, as_run, comparisons, configurations, flop_rate, on_device,
-                            paired, paired_weights, precision_line, race_verdicts, run_config, run_rate)
+from .bench import (BUSY, PHASES, PHASE_MS, BenchSettings, as_run, comparisons, configurations, flop_rate, on_device,
+                            paired, paired_weights, precision_line, quiet_runs, race_verdicts, run_config,
+                            run_rate)
 
 # %% ../nbs/12b_report.ipynb #e4373c16
 def _q(x) -> tuple: return tuple(float(v) for v in np.percentile(np.asarray(x, float), [25, 50, 75]))
@@ -59,14 +60,17 @@ def _verdict_fields(v: dict | None) -> dict:
 def summarize(records: list, configs: list, device: str = 'cpu', epoch_sequences: int | None = None,
               peaks: dict | None = None, margin: float = 0.02, most: int | None = None) -> list[dict]:
     """One row per configuration: medians and quartiles, speedup, its comparison's interval and verdict (a race of up
-    to `most` rounds), paired ratio to `all`, phases, memory, quality, epoch time."""
-    base = float(np.median([run_rate(r) for r in records if r['config'] == 'baseline']))
+    to `most` rounds), paired ratio to `all`, phases, memory, quality, epoch time; all over `quiet_runs` (all runs of a
+    configuration that had none), with the count of the others (`busy_runs`)."""
     names, most = {r['config'] for r in records}, most or max(r['round'] for r in records) + 1
-    verdicts = race_verdicts(records, comparisons(configs), most)
+    verdicts, everyone = race_verdicts(records, comparisons(configs), most), records
+    records = quiet_runs(records)  # what the verdicts count: runs no other process shared
+    mine = lambda name: [r for r in records if r['config'] == name] or [r for r in everyone if r['config'] == name]
+    base = float(np.median([run_rate(r) for r in mine('baseline')]))
     level = look_level(len(look_rounds(most, min(3, most))))
     rows = []
     for bc in (c for c in configs if c.name in names):
-        recs = [r for r in records if r['config'] == bc.name]
+        recs = mine(bc.name)
         (q1, med, q3), tq = _q([run_rate(r) for r in recs]), _q([r['tokens_per_s'] for r in recs])
         sp, va = _q(paired(records, bc.name, 'baseline')), _q(paired(records, bc.name, 'all') or [np.nan])
         s_iv, a_iv = (ratio_interval(paired(records, bc.name, ref), level, 0.0, paired_weights(records, bc.name, ref))
@@ -80,7 +84,9 @@ def summarize(records: list, configs: list, device: str = 'cpu', epoch_sequences
                    run_s=float(np.median([r.get('loop_s', np.nan) for r in recs])),
                    **{k: float(np.median([r[k] for r in recs])) for k in PHASE_MS},
                    ms_per_1k_seq={k: float(np.median([r['ms_per_1k_seq'][k] for r in recs])) for k in PHASES},
-                   peak_mem_mb=float(max(r['peak_mem_mb'] for r in recs)), device=device, repeats=len(recs))
+                   peak_mem_mb=float(max(r['peak_mem_mb'] for r in recs)), device=device, repeats=len(recs),
+                   runs=(n := sum(r['config'] == bc.name for r in everyone)),
+                   busy_runs=n - sum(r['config'] == bc.name for r in records))
         if any(r['stopped'] != 'max_steps' for r in recs) or any(r['time_to_quality_s'] is not None for r in recs):
             row |= dict(time_to_quality_s=_time_to_quality(recs),
                         reached=sum(r['time_to_quality_s'] is not None for r in recs)) | _ttq_vs(records, recs)
@@ -98,7 +104,7 @@ CSV_COLUMNS = ('config', 'kind', 'optimization', 'compared', 'verdict', 'ratio',
                'tokens_per_s', 'tokens_per_s_iqr', 'speedup', 'speedup_lo', 'speedup_hi', 'speedup_q1', 'speedup_q3',
                'vs_all', 'vs_all_lo', 'vs_all_hi', 'vs_all_q1', 'vs_all_q3', 'run_s', 'step_ms', 'data_ms',
                'compute_ms', 'checkpoint_ms', 'peak_mem_mb', 'gflop_per_s',
-               'peak_share', 'device', 'repeats')
+               'peak_share', 'device', 'repeats', 'runs', 'busy_runs')
 
 def write_results_csv(rows: list, path) -> Path:
     "benchmark_results.csv: one row per configuration (full float precision, so ratios recompute exactly)."
@@ -160,13 +166,22 @@ def _verdict_groups(rows: list) -> list[str]:
 def noise_lines(rows: list) -> list[str]:
     "What the A/A control says about this run: its spread, its verdict, and the band every verdict used."
     aa = next((r for r in rows if r['kind'] == 'aa' and r.get('verdict')), None)
-    if aa is None: return ["No A/A control ran: the verdicts' band is the 3% floor alone."]
+    if aa is None: return ["No A/A control ran: the verdicts' band is the 3% floor alone."] + busy_line(rows)
     spread = aa_spread(aa)
     band = max((r['band'] for r in rows if r.get('verdict') and r['kind'] != 'aa'), default=PRACTICAL)
     noise = f"±{spread:.1%}" if spread is not None else 'not measured (one round)'
     return [f"Noise on this machine during this run: {noise} (95%, one round's baseline/baseline ratio); the "
             f"A/A control reads **{aa['verdict'].replace('_', ' ')}** ({_effect(aa)}, {aa['rounds']} rounds). "
-            f"Verdicts use a practical band of ±{band:.1%} (3%, or the A/A interval's distance from 1 if larger)."]
+            f"Verdicts use a practical band of ±{band:.1%} (3%, or the A/A interval's distance from 1 if larger)."
+            ] + busy_line(rows)
+
+def busy_line(rows: list) -> list[str]:
+    "How many runs another process shared (more than `BUSY` cores of CPU), which no verdict counts; none if all quiet."
+    busy, runs = sum(r.get('busy_runs', 0) for r in rows), sum(r.get('runs', 0) for r in rows)
+    if not busy: return []
+    return [f"**The machine was not quiet**: other processes used more than {BUSY:g} of a core during {busy} of {runs} "
+            "runs; the rounds those runs were in do not count for their comparisons, and what they leave unsettled is "
+            "said so. Close what else runs and bench again for verdicts on every comparison."]
 
 # %% ../nbs/12b_report.ipynb #05e97582
 # the fields that change what the model learns from a sequence
