@@ -328,6 +328,9 @@ def race_verdicts(records: list, comps: list, most: int, final: bool = True) -> 
             hopeless = n in looks and not (large or could_settle(iv, band, level, most))  # it cannot settle: stop it
             out[c['config']] = iv | dict(verdict=v, band=band, rounds=iv['n'], settle_rounds=need, label=c['label'],
                                          racing=v == 'not settled' and not hopeless)
+    for c in (c for c in comps if final and c['config'] not in out):  # no quiet round paired its arms
+        out[c['config']] = ratio_interval([], level) | dict(verdict='not settled', band=PRACTICAL, rounds=0,
+                                                            settle_rounds=None, label=c['label'], racing=False)
     return out
 
 # %% ../nbs/12_bench.ipynb #6ea632b0

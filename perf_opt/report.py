@@ -23,7 +23,9 @@ from .bench import (BUSY, PHASES, PHASE_MS, BenchSettings, as_run, comparisons, 
                             run_rate)
 
 # %% ../nbs/12b_report.ipynb #e4373c16
-def _q(x) -> tuple: return tuple(float(v) for v in np.percentile(np.asarray(x, float), [25, 50, 75]))
+def _q(x) -> tuple:
+    "Quartiles of `x` (not a number where `x` is empty: no quiet round paired it)."
+    return tuple(float(v) for v in np.percentile(np.asarray(x, float), [25, 50, 75])) if len(x) else (np.nan,) * 3
 
 def _ttq_vs(records, recs) -> dict:
     "Time-to-quality speedup over the baseline: median ratio, its 95% bootstrap interval; unreached runs censored."
@@ -145,7 +147,10 @@ def agreement(a: list, b: list) -> dict:
                 differ=diff)
 
 # %% ../nbs/12b_report.ipynb #96c11bf5
-def _effect(r: dict) -> str: return f"{r['ratio']:.2f}x [{r['ratio_lo']:.2f}, {r['ratio_hi']:.2f}]"
+def _effect(r: dict) -> str:
+    "A comparison's ratio and interval, or that no quiet round paired its arms."
+    if not math.isfinite(float(r['ratio'])): return 'no round without another process'
+    return f"{r['ratio']:.2f}x [{r['ratio_lo']:.2f}, {r['ratio_hi']:.2f}]"
 
 def _verdict_groups(rows: list) -> list[str]:
     "A line per kind of comparison: the optimizations that pay, cost, are equivalent, and are not settled."
