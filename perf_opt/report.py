@@ -174,8 +174,9 @@ def noise_lines(rows: list) -> list[str]:
     if aa is None: return ["No A/A control ran: the verdicts' band is the 3% floor alone."] + busy_line(rows)
     spread = aa_spread(aa)
     band = max((r['band'] for r in rows if r.get('verdict') and r['kind'] != 'aa'), default=PRACTICAL)
-    noise = f"±{spread:.1%}" if spread is not None else 'not measured (one round)'
-    return [f"Noise on this machine during this run: {noise} (95%, one round's baseline/baseline ratio); the "
+    noise = (f"±{spread:.1%} (95%, one round's baseline/baseline ratio)" if spread is not None else
+             'not measured (one round)' if aa['rounds'] else 'not measured (no round without another process)')
+    return [f"Noise on this machine during this run: {noise}; the "
             f"A/A control reads **{aa['verdict'].replace('_', ' ')}** ({_effect(aa)}, {aa['rounds']} rounds). "
             f"Verdicts use a practical band of ±{band:.1%} (3%, or the A/A interval's distance from 1 if larger)."
             ] + busy_line(rows)
