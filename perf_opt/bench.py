@@ -219,7 +219,8 @@ def measure_run(task, bc: BenchConfig, s: BenchSettings, out, device: str = 'cpu
                 steps: int | None = None) -> dict:
     """Train `bc` once under `s` into `out`; its throughput over the training loop after its first step (`steady`), time
     per phase, peak memory, time to quality, the CPU other processes used meanwhile (`others_cpu`, cores). `rate`,
-    what verdicts compare: sequences per second at the epoch's length mix (real tokens per second over `s.tokens_per_sequence`) when lengths vary, else as measured."""
+    what verdicts compare: sequences per second at the epoch's length mix (real tokens per second over
+    `s.tokens_per_sequence`) when lengths vary, else as measured."""
     cfg = run_config(bc.cfg, s, rep, steps).updated(device=device)
     cuda = device.startswith('cuda')
     if cuda: torch.cuda.reset_peak_memory_stats(device)

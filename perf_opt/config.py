@@ -355,7 +355,8 @@ def config_from_args(args) -> TrainConfig:
                  device=None if args.device is None else check_device(args.device))
     try: return TrainConfig.from_dict(fields_ | {k: v for k, v in flags.items() if v is not None})
     except ConfigError:  # a file whose own fields are wrong is named
-        if args.config: TrainConfig.from_dict(asdict(preset(args.preset)) | read_config_fields(args.config), args.config)
+        if args.config:
+            TrainConfig.from_dict(asdict(preset(args.preset)) | read_config_fields(args.config), args.config)
         raise
 
 def task_arg(args) -> str:

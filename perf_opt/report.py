@@ -18,8 +18,8 @@ from .stats import PRACTICAL, aa_spread, equivalence, look_level, look_rounds, r
 from .config import TrainConfig
 from .batch_size import ramp_from_curve
 from .trainer import fit
-from .bench import (BUSY, PHASES, PHASE_MS, BenchSettings, as_run, comparisons, configurations, flop_rate, on_device,
-                            paired, paired_weights, precision_line, quiet_runs, race_verdicts, run_config,
+from .bench import (BUSY, PHASES, PHASE_MS, BenchSettings, as_run, comparisons, configurations, flop_rate,
+                            on_device, paired, paired_weights, precision_line, quiet_runs, race_verdicts, run_config,
                             run_rate)
 
 # %% ../nbs/12b_report.ipynb #e4373c16
