@@ -27,10 +27,11 @@ def _q(x) -> tuple:
     "Quartiles of `x` (not a number where `x` is empty: no quiet round paired it)."
     return tuple(float(v) for v in np.percentile(np.asarray(x, float), [25, 50, 75])) if len(x) else (np.nan,) * 3
 
-def _ttq_vs(records, recs) -> dict:
-    "Time-to-quality speedup over the baseline: median ratio, its 95% bootstrap interval; unreached runs censored."
+def _ttq_vs(baseline, recs) -> dict:
+    """Time-to-quality speedup over the `baseline`'s runs: median ratio, its 95% bootstrap interval; unreached runs
+    censored."""
     times = lambda rs: [r['time_to_quality_s'] for r in rs]
-    t = ttq_ratio(times(r for r in records if r['config'] == 'baseline'), times(recs))
+    t = ttq_ratio(times(baseline), times(recs))
     return dict(ttq_speedup=t['ratio'], ttq_speedup_lo=t['interval'][0], ttq_speedup_hi=t['interval'][1])
 
 def _time_to_quality(recs) -> float | None:
@@ -91,9 +92,9 @@ def summarize(records: list, configs: list, device: str = 'cpu', epoch_sequences
                    busy_runs=n - sum(r['config'] == bc.name for r in records))
         if any(r['stopped'] != 'max_steps' for r in recs) or any(r['time_to_quality_s'] is not None for r in recs):
             row |= dict(time_to_quality_s=_time_to_quality(recs),
-                        reached=sum(r['time_to_quality_s'] is not None for r in recs)) | _ttq_vs(records, recs)
+                        reached=sum(r['time_to_quality_s'] is not None for r in recs)) | _ttq_vs(mine('baseline'), recs)
         row |= _verdict_fields(verdicts.get(bc.name))
-        row |= flop_rate(recs, records, bc, med, peaks) | _parity(records, recs, margin)
+        row |= flop_rate(recs, everyone, bc, med, peaks) | _parity(everyone, recs, margin)  # not timings
         if epoch_sequences: row |= dict(epoch_s=epoch_sequences / med, epochs_50_min=50 * epoch_sequences / med / 60)
         for k in dict.fromkeys(k for r in recs for k in r.get('quality', {})):
             q = _q([r['quality'][k] for r in recs]); row |= {k: q[1], f'{k}_iqr': q[2] - q[0]}
