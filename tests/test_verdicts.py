@@ -36,11 +36,13 @@ def test_aa_row_and_verdict_columns(repo, tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     rows = {x['config']: x for x in csv.DictReader(open(tmp_path / 'b' / 'benchmark_results.csv'))}
     assert rows['baseline_aa']['kind'] == 'aa' and rows['baseline_aa']['compared'] == 'baseline_aa / baseline'
+    text = (tmp_path / 'b' / 'performance_summary.md').read_text()
     for name in ('baseline_aa', '+sync_free_logging', 'all', 'all-sync_free_logging'):
         x = rows[name]
         assert x['verdict'] in ('pays', 'costs', 'equivalent', 'not_settled'), x
-        assert float(x['ratio_lo']) <= float(x['ratio']) <= float(x['ratio_hi']) and int(x['rounds']) >= 1, x
-    text = (tmp_path / 'b' / 'performance_summary.md').read_text()
+        if int(x['rounds']) >= 1: assert float(x['ratio_lo']) <= float(x['ratio']) <= float(x['ratio_hi']), x
+        else:  # on a machine where something else runs, no round may be quiet: not settled, and the summary says why
+            assert x['verdict'] == 'not_settled' and int(x['busy_runs']) >= 1 and 'The machine was not quiet' in text, x
     assert 'Noise on this machine during this run' in text and 'A/A control reads' in text, text
 
 def test_out_holding_results_is_refused(repo, tmp_path):
